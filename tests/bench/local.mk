@@ -1,0 +1,33 @@
+# tests/bench: benchmarks. Never built by `make` or `make check`, never pass/fail.
+# `make bench` builds every program in BENCHMARKS, runs each, and writes what it prints
+# to tests/bench/results/<name>.txt (in the build tree) as well as to the terminal.
+# Arguments for all of them: make bench BENCH_ARGS='...'
+#
+# Add a benchmark tests/bench/bench-foo.c: one line in the list below
+#	tests/bench/bench-foo \
+# (default source tests/bench/bench-foo.c, default LDADD: libmikey + GLib + OpenSSL + json-glib;
+# if it needs more:  tests_bench_bench_foo_LDADD = $(LDADD) $(SRTP_LIBS) )
+
+BENCHMARKS += \
+	$(NULL)
+
+BENCH_RESULTS_DIR = $(top_builddir)/tests/bench/results
+
+bench: $(BENCHMARKS)
+	@$(MKDIR_P) $(BENCH_RESULTS_DIR)
+	@list='$(BENCHMARKS)'; failed=; \
+	if test -z "$$list"; then echo "make bench: no benchmark programs yet (see tests/bench/local.mk)"; exit 0; fi; \
+	for p in $$list; do \
+	  n=`basename $$p`; \
+	  out=$(BENCH_RESULTS_DIR)/$$n.txt; \
+	  echo "=== $$n -> $$out"; \
+	  { st=0; ./$$p$(EXEEXT) $(BENCH_ARGS) || st=$$?; \
+	    test $$st -eq 0 || echo "$$n: exit status $$st"; } 2>&1 | tee $$out; \
+	  grep -q "^$$n: exit status [0-9]*$$" $$out && failed="$$failed $$n"; \
+	done; \
+	if test -n "$$failed"; then echo "make bench: failed:$$failed"; exit 1; fi
+
+clean-bench:
+	-rm -rf $(BENCH_RESULTS_DIR)
+
+.PHONY: bench clean-bench

@@ -1,0 +1,25 @@
+# tests/unit: GLib GTest programs, one per module. Each test-<name> is built from
+# tests/unit/test-<name>.c (automake's default source) and linked with the default LDADD
+# (src/mikey/libmikey.a + GLib + json-glib + OpenSSL). `make check` runs it with --tap under
+# build-aux/tap-driver.sh, so every g_test_add*() case is counted.
+#
+# Add a test: one line in the list below
+#	tests/unit/test-foo \
+# A test that needs more than libmikey also gets e.g.
+#	tests_unit_test_foo_LDADD = $(LDADD) $(SQLITE_LIBS)
+#
+# Data files: put them in tests/data/ and open them with
+#	g_test_build_filename(G_TEST_DIST, "data", "name.bin", NULL)
+# (G_TEST_SRCDIR points at tests/ in the source tree; see AM_TESTS_ENVIRONMENT.)
+
+UNIT_TESTS += \
+	tests/unit/test-codec \
+	tests/unit/test-exchange \
+	tests/unit/test-kms \
+	tests/unit/test-transfer \
+	tests/unit/test-crypto \
+	tests/unit/test-policy \
+	tests/unit/test-sdp \
+	$(NULL)
+
+EXTRA_DIST += tests/data
