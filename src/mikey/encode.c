@@ -2,6 +2,8 @@
  * encode(parse(x)) == x. Next-payload bytes come from the order of the payload arrays. */
 #include "msg.h"
 
+#include "kdf.h"
+
 #include <stdarg.h>
 #include <string.h>
 
@@ -79,10 +81,10 @@ static void put_counted(Writer *w, guint lenbytes, GBytes *b, const char *what)
 
 static void put_mac(Writer *w, guint8 alg, GBytes *mac, const char *what)
 {
-  gsize want = alg == MIKEY_MAC_HMAC_SHA1_160 ? 20 : alg == MIKEY_MAC_HMAC_SHA256_256 ? 32 : 0;
-  if (alg > MIKEY_MAC_HMAC_SHA256_256)
+  gssize want = mikey_mac_len(alg);
+  if (want < 0)
     wfail(w, "%s: unknown MAC algorithm %u", what, alg);
-  else if (blen(mac) != want)
+  else if (blen(mac) != (gsize)want)
     wfail(w, "%s: MAC of %" G_GSIZE_FORMAT " bytes for algorithm %u", what, blen(mac), alg);
   put_u8(w, alg);
   put_raw(w, mac);
@@ -336,6 +338,16 @@ GBytes *mikey_msg_encode(MikeyMsg *msg, GError **error)
   return g_bytes_ref(msg->raw);
 }
 
+/* The written bytes, or NULL when anything failed (the error is already set). */
+static GBytes *writer_finish(Writer *w)
+{
+  if (w->failed) {
+    g_byte_array_unref(w->buf);
+    return NULL;
+  }
+  return g_byte_array_free_to_bytes(w->buf);
+}
+
 GBytes *mikey_chain_encode(GPtrArray *chain, gboolean leading_type_byte, GError **error)
 {
   Writer w = { g_byte_array_new(), error, FALSE, TRUE };
@@ -345,11 +357,7 @@ GBytes *mikey_chain_encode(GPtrArray *chain, gboolean leading_type_byte, GError 
     guint8 first;
     put_chain(&w, chain, &first);
   }
-  if (w.failed) {
-    g_byte_array_unref(w.buf);
-    return NULL;
-  }
-  return g_byte_array_free_to_bytes(w.buf);
+  return writer_finish(&w);
 }
 
 GBytes *mikey_payload_encode(const MikeyPayload *p, GError **error)
@@ -360,11 +368,7 @@ GBytes *mikey_payload_encode(const MikeyPayload *p, GError **error)
   guint8 first;
   g_ptr_array_add(one, (gpointer)p);
   put_chain(&w, one, &first);
-  if (w.failed) {
-    g_byte_array_unref(w.buf);
-    return NULL;
-  }
-  return g_byte_array_free_to_bytes(w.buf);
+  return writer_finish(&w);
 }
 
 MikeyPayload *mikey_payload_dup(const MikeyPayload *p, GError **error)

@@ -1,6 +1,8 @@
 /* Lifetime, constructors and accessors of the MIKEY message model (msg.h). */
 #include "msg.h"
 
+#include "kdf.h"
+
 #include <string.h>
 
 static GBytes *bytes_empty(void)
@@ -268,7 +270,7 @@ MikeyPayload *mikey_payload_new_idr_uri(MikeyIdRole role, const char *uri)
 MikeyPayload *mikey_payload_new_v(MikeyMacAlg alg)
 {
   MikeyPayload *p = mikey_payload_new(MIKEY_PT_V);
-  gsize len = alg == MIKEY_MAC_HMAC_SHA1_160 ? 20 : alg == MIKEY_MAC_HMAC_SHA256_256 ? 32 : 0;
+  gsize len = (gsize)MAX(mikey_mac_len(alg), 0);
   p->u.v.alg = alg;
   p->u.v.mac = g_bytes_new_take(g_malloc0(len), len);
   return p;
@@ -277,9 +279,7 @@ MikeyPayload *mikey_payload_new_v(MikeyMacAlg alg)
 MikeyPayload *mikey_payload_new_kemac(MikeyEncrAlg encr_alg, GBytes *encr_data, MikeyMacAlg mac_alg)
 {
   MikeyPayload *p = mikey_payload_new(MIKEY_PT_KEMAC);
-  gsize len = mac_alg == MIKEY_MAC_HMAC_SHA1_160     ? 20
-              : mac_alg == MIKEY_MAC_HMAC_SHA256_256 ? 32
-                                                     : 0;
+  gsize len = (gsize)MAX(mikey_mac_len(mac_alg), 0);
   p->u.kemac.encr_alg = encr_alg;
   p->u.kemac.encr_data = encr_data ? g_bytes_ref(encr_data) : bytes_empty();
   p->u.kemac.mac_alg = mac_alg;

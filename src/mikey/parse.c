@@ -5,6 +5,8 @@
  * through the Reader, which checks the remaining length first: no path reads out of bounds. */
 #include "msg.h"
 
+#include "kdf.h"
+
 #include <stdarg.h>
 #include <string.h>
 
@@ -105,19 +107,6 @@ static gboolean get_counted(Reader *r, guint lenbytes, GBytes **out, const char 
   *out = get_bytes(r, n);
   return TRUE;
 }
-
-static gssize mac_len(guint8 alg)
-{
-  switch (alg) {
-  case MIKEY_MAC_NULL:
-    return 0;
-  case MIKEY_MAC_HMAC_SHA1_160:
-    return 20;
-  case MIKEY_MAC_HMAC_SHA256_256:
-    return 32;
-  default:
-    return -1;
-  }
 }
 
 static gboolean parse_mac(Reader *r, guint8 *alg, GBytes **mac, const char *what, GError **error)
@@ -125,7 +114,7 @@ static gboolean parse_mac(Reader *r, guint8 *alg, GBytes **mac, const char *what
   if (!need(r, 1, what, error))
     return FALSE;
   *alg = get_u8(r);
-  gssize n = mac_len(*alg);
+  gssize n = mikey_mac_len(*alg);
   if (n < 0) {
     r->pos--;
     return fail_code(r, error, MIKEY_ERR_INVALID_MAC, "%s: unknown MAC algorithm %u", what, *alg);

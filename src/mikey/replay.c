@@ -3,7 +3,6 @@
  * caller enforces before adding). */
 #include "replay.h"
 
-
 #include <string.h>
 
 #include <openssl/sha.h>
