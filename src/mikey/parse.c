@@ -107,7 +107,6 @@ static gboolean get_counted(Reader *r, guint lenbytes, GBytes **out, const char 
   *out = get_bytes(r, n);
   return TRUE;
 }
-}
 
 static gboolean parse_mac(Reader *r, guint8 *alg, GBytes **mac, const char *what, GError **error)
 {
