@@ -151,7 +151,6 @@ static gboolean parse_ts(Reader *r, guint8 *ts_type, guint64 *value, GError **er
 static gboolean parse_cs_map(Reader *r, MikeyHdr *hdr, guint n_cs, GError **error)
 {
   for (guint i = 0; i < n_cs; i++) {
-    g_autoptr(GBytes) tmp = NULL;
     MikeyCs *cs = mikey_cs_new();
     g_ptr_array_add(hdr->cs, cs);
     if (hdr->map_type == MIKEY_MAP_SRTP_ID) {

@@ -9,7 +9,18 @@
 # if it needs more:  tests_bench_bench_foo_LDADD = $(LDADD) $(SRTP_LIBS) )
 
 BENCHMARKS += \
+	tests/bench/bench-kms \
+	tests/bench/bench-mikey \
 	$(NULL)
+# bench-mikey reads the golden exchange of the source tree (or --data DIR).
+tests_bench_bench_mikey_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DMIKEY_BENCH_DATADIR='"$(abs_top_srcdir)/tests/data/exchange"'
+
+# bench-kms runs the daemon of the build tree (and links libkms to fill its store).
+tests_bench_bench_kms_CPPFLAGS = $(COMMON_CPPFLAGS) \
+	-DBENCH_KMSD='"$(abs_top_builddir)/src/kms/mikeykmsd$(EXEEXT)"'
+tests_bench_bench_kms_LDADD = $(KMS_LIBS)
+EXTRA_tests_bench_bench_kms_DEPENDENCIES = src/kms/mikeykmsd$(EXEEXT)
 
 BENCH_RESULTS_DIR = $(top_builddir)/tests/bench/results
 

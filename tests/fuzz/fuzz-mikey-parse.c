@@ -27,7 +27,7 @@
 #define CHECK(cond)                                                                                \
   do {                                                                                             \
     if (!(cond)) {                                                                                 \
-      fprintf(stderr, "fuzz-mikey-parse: invariant broken at %s:%d: %s\n", __FILE__, __LINE__,    \
+      fprintf(stderr, "fuzz-mikey-parse: invariant broken at %s:%d: %s\n", __FILE__, __LINE__,     \
               #cond);                                                                              \
       abort();                                                                                     \
     }                                                                                              \
@@ -60,8 +60,7 @@ static void fuzz_key_data(GBytes *plain)
   g_autoptr(GError) error = NULL;
   g_autoptr(MikeySecret) again = mikey_key_data_encode(keys, &error);
   if (again == NULL)
-    fprintf(stderr, "fuzz-mikey-parse: Key data parsed but does not encode: %s\n",
-            error->message);
+    fprintf(stderr, "fuzz-mikey-parse: Key data parsed but does not encode: %s\n", error->message);
   CHECK(again != NULL);
   CHECK(again->len == len && (len == 0 || memcmp(again->data, d, len) == 0));
   for (guint i = 0; i < keys->len; i++) {
@@ -132,8 +131,7 @@ static void fuzz_ticket_body(const MikeyPayload *p, guint depth)
   /* TP Data was parsed with the message: its payloads sit inside this payload (a TICKET's
    * Ticket Data and Initiator Data follow it). */
   if (t->tp_data && t->tp_data->len > 0)
-    check_tiling(t->tp_data, p->offset, p->offset + p->length, FALSE,
-                 p->type == MIKEY_PT_TP);
+    check_tiling(t->tp_data, p->offset, p->offset + p->length, FALSE, p->type == MIKEY_PT_TP);
   fuzz_chain(t->tp_data, depth + 1);
   if (p->type == MIKEY_PT_TICKET) {
     fuzz_nested(t->ticket_data, FALSE, MIKEY_PT_THDR, depth);

@@ -24,7 +24,7 @@
 #define CHECK(cond)                                                                                \
   do {                                                                                             \
     if (!(cond)) {                                                                                 \
-      fprintf(stderr, "fuzz-sdp: invariant broken at %s:%d: %s\n", __FILE__, __LINE__, #cond);   \
+      fprintf(stderr, "fuzz-sdp: invariant broken at %s:%d: %s\n", __FILE__, __LINE__, #cond);     \
       abort();                                                                                     \
     }                                                                                              \
   } while (0)
@@ -138,8 +138,7 @@ static void fuzz_set(const char *sdp, gsize len, int media_index, guint n_media,
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) after = mikey_sdp_find_key_mgmt(out, out_len, &error);
   if (after == NULL)
-    fprintf(stderr, "fuzz-sdp: set_mikey(%d) broke a valid SDP: %s\n", media_index,
-            error->message);
+    fprintf(stderr, "fuzz-sdp: set_mikey(%d) broke a valid SDP: %s\n", media_index, error->message);
   CHECK(after != NULL);
   CHECK(mikey_sdp_media_count(out, out_len) == n_media);
   /* Exactly one mikey attribute at that level now, with the new data; get_mikey agrees. */

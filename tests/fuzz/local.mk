@@ -23,9 +23,11 @@
 FUZZ_REPLAYS += \
 	tests/fuzz/fuzz-mikey-parse.replay \
 	tests/fuzz/fuzz-sdp.replay \
+	tests/fuzz/fuzz-ticket.replay \
 	$(NULL)
 tests_fuzz_fuzz_mikey_parse_replay_SOURCES = tests/fuzz/fuzz-mikey-parse.c tests/fuzz/replay-main.c
 tests_fuzz_fuzz_sdp_replay_SOURCES = tests/fuzz/fuzz-sdp.c tests/fuzz/replay-main.c
+tests_fuzz_fuzz_ticket_replay_SOURCES = tests/fuzz/fuzz-ticket.c tests/fuzz/replay-main.c
 
 EXTRA_DIST += \
 	tests/fuzz/corpus \

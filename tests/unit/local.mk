@@ -14,8 +14,15 @@
 
 UNIT_TESTS += \
 	tests/unit/test-codec \
+	tests/unit/test-conf \
+	tests/unit/test-credential \
+	tests/unit/test-kmsclient \
+	tests/unit/test-sipuri \
 	tests/unit/test-exchange \
 	tests/unit/test-kms \
+	tests/unit/test-kms-engine \
+	tests/unit/test-kms-admin \
+	tests/unit/test-kms-store \
 	tests/unit/test-transfer \
 	tests/unit/test-crypto \
 	tests/unit/test-policy \
@@ -23,3 +30,18 @@ UNIT_TESTS += \
 	$(NULL)
 
 EXTRA_DIST += tests/data
+
+tests_unit_test_kms_store_LDADD = $(KMS_LIBS)
+tests_unit_test_kms_store_CPPFLAGS = $(COMMON_CPPFLAGS)
+tests_unit_test_kms_admin_LDADD = $(KMS_LIBS)
+tests_unit_test_kms_admin_CPPFLAGS = $(COMMON_CPPFLAGS)
+tests_unit_test_sipuri_LDADD = $(COMMON_LIBS)
+tests_unit_test_sipuri_CPPFLAGS = $(COMMON_CPPFLAGS)
+tests_unit_test_credential_LDADD = $(COMMON_LIBS)
+tests_unit_test_credential_CPPFLAGS = $(COMMON_CPPFLAGS)
+tests_unit_test_conf_LDADD = $(COMMON_LIBS)
+tests_unit_test_conf_CPPFLAGS = $(COMMON_CPPFLAGS)
+tests_unit_test_kmsclient_LDADD = $(COMMON_LIBS)
+tests_unit_test_kmsclient_CPPFLAGS = $(COMMON_CPPFLAGS)
+tests_unit_test_kms_engine_LDADD = $(KMS_LIBS)
+tests_unit_test_kms_engine_CPPFLAGS = $(COMMON_CPPFLAGS)

@@ -1,0 +1,26 @@
+/* SQLite as every daemon uses it: WAL journal, synchronous=NORMAL (a commit survives a process
+ * crash; the last few may be lost on power failure — FULL where a store says so), a busy
+ * timeout so admin commands and the daemon can share a file, schema migrations by
+ * PRAGMA user_version. Errors are GErrors (G_IO_ERROR_FAILED) with SQLite's message. */
+#pragma once
+
+#include <glib.h>
+#include <sqlite3.h>
+
+/* Opens (creating when create is TRUE) and configures a database. */
+sqlite3 *db_open(const char *path, gboolean create, GError **error);
+void db_close(sqlite3 *db);
+
+gboolean db_exec(sqlite3 *db, const char *sql, GError **error);
+/* Brings the schema to version n_steps by running steps[v] for each v >= user_version, each in
+ * its own transaction. */
+gboolean db_migrate(sqlite3 *db, const char *const *steps, guint n_steps, GError **error);
+
+/* Prepares a statement (cached by the caller). */
+sqlite3_stmt *db_prepare(sqlite3 *db, const char *sql, GError **error);
+/* Sets error from the database's last error, prefixed with what was attempted. */
+void db_set_error(sqlite3 *db, GError **error, const char *what);
+
+gboolean db_begin(sqlite3 *db, GError **error); /* BEGIN IMMEDIATE */
+gboolean db_commit(sqlite3 *db, GError **error);
+void db_rollback(sqlite3 *db);

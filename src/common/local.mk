@@ -1,0 +1,29 @@
+# src/common: what several programs share (config, logging, SQLite, credentials, identity
+# comparison, the KMS HTTP client). Add a module: one line in each list below.
+
+noinst_LIBRARIES += src/common/libcommon.a
+
+src_common_libcommon_a_SOURCES = \
+	src/common/conf.c \
+	src/common/credential.c \
+	src/common/db.c \
+	src/common/kmsclient.c \
+	src/common/log.c \
+	src/common/sipuri.c \
+	$(NULL)
+
+noinst_HEADERS += \
+	src/common/conf.h \
+	src/common/credential.h \
+	src/common/db.h \
+	src/common/kmsclient.h \
+	src/common/log.h \
+	src/common/sipuri.h \
+	$(NULL)
+
+src_common_libcommon_a_CPPFLAGS = $(AM_CPPFLAGS) $(GIO_CFLAGS) $(SOUP_CFLAGS) $(SQLITE_CFLAGS)
+
+# What a program or test linking libcommon needs (libmikey comes after it).
+COMMON_LIBS = src/common/libcommon.a src/mikey/libmikey.a $(SOUP_LIBS) $(SQLITE_LIBS) \
+	$(GIO_LIBS) $(MIKEY_LIBS)
+COMMON_CPPFLAGS = $(AM_CPPFLAGS) $(GIO_CFLAGS) $(SOUP_CFLAGS) $(SQLITE_CFLAGS)

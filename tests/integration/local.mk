@@ -1,0 +1,17 @@
+# tests/integration: the real daemons on loopback ports, driven by test clients built on the
+# MIKEY library. GTest programs like tests/unit (run with --tap, every case counted); each finds
+# the daemon it runs in the build tree ($G_TEST_BUILDDIR/../src/..., or $MIKEYKMSD), starts it on
+# an ephemeral port in a temporary state directory, and kills it and removes the directory at
+# the end. `make check` builds the daemons first (check depends on all).
+#
+# Add a test: one line in the list below (and its _CPPFLAGS/_LDADD).
+
+INTEGRATION_TESTS = \
+	tests/integration/test-kmsd \
+	$(NULL)
+
+check_PROGRAMS += $(INTEGRATION_TESTS)
+TESTS += $(INTEGRATION_TESTS)
+
+tests_integration_test_kmsd_CPPFLAGS = $(COMMON_CPPFLAGS)
+tests_integration_test_kmsd_LDADD = $(COMMON_LIBS)
