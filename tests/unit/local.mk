@@ -14,6 +14,7 @@
 
 UNIT_TESTS += \
 	tests/unit/test-codec \
+	tests/unit/test-focus-conference \
 	tests/unit/test-conf \
 	tests/unit/test-credential \
 	tests/unit/test-kmsclient \
@@ -45,3 +46,6 @@ tests_unit_test_kmsclient_LDADD = $(COMMON_LIBS)
 tests_unit_test_kmsclient_CPPFLAGS = $(COMMON_CPPFLAGS)
 tests_unit_test_kms_engine_LDADD = $(KMS_LIBS)
 tests_unit_test_kms_engine_CPPFLAGS = $(COMMON_CPPFLAGS)
+
+tests_unit_test_focus_conference_LDADD = $(FOCUS_LIBS)
+tests_unit_test_focus_conference_CPPFLAGS = $(COMMON_CPPFLAGS)
