@@ -10,6 +10,7 @@
 
 BENCHMARKS += \
 	tests/bench/bench-kms \
+	tests/bench/bench-media \
 	tests/bench/bench-mikey \
 	$(NULL)
 # bench-mikey reads the golden exchange of the source tree (or --data DIR).
@@ -21,6 +22,10 @@ tests_bench_bench_kms_CPPFLAGS = $(COMMON_CPPFLAGS) \
 	-DBENCH_KMSD='"$(abs_top_builddir)/src/kms/mikeykmsd$(EXEEXT)"'
 tests_bench_bench_kms_LDADD = $(KMS_LIBS)
 EXTRA_tests_bench_bench_kms_DEPENDENCIES = src/kms/mikeykmsd$(EXEEXT)
+
+# bench-media: srtpctx (libsrtp2) and g711 of libcommon.
+tests_bench_bench_media_CPPFLAGS = $(COMMON_CPPFLAGS)
+tests_bench_bench_media_LDADD = $(COMMON_LIBS)
 
 BENCH_RESULTS_DIR = $(top_builddir)/tests/bench/results
 

@@ -23,10 +23,16 @@
 FUZZ_REPLAYS += \
 	tests/fuzz/fuzz-mikey-parse.replay \
 	tests/fuzz/fuzz-sdp.replay \
+	tests/fuzz/fuzz-sdpaudio.replay \
 	tests/fuzz/fuzz-ticket.replay \
 	$(NULL)
 tests_fuzz_fuzz_mikey_parse_replay_SOURCES = tests/fuzz/fuzz-mikey-parse.c tests/fuzz/replay-main.c
 tests_fuzz_fuzz_sdp_replay_SOURCES = tests/fuzz/fuzz-sdp.c tests/fuzz/replay-main.c
+tests_fuzz_fuzz_sdpaudio_replay_SOURCES = tests/fuzz/fuzz-sdpaudio.c tests/fuzz/replay-main.c
+tests_fuzz_fuzz_sdpaudio_replay_LDADD = $(COMMON_LIBS)
+# (its libFuzzer binary too: the rule below links $(LDADD) only)
+tests/fuzz/fuzz-sdpaudio$(EXEEXT): LDADD = $(COMMON_LIBS)
+tests/fuzz/fuzz-sdpaudio$(EXEEXT): src/common/libcommon.a
 tests_fuzz_fuzz_ticket_replay_SOURCES = tests/fuzz/fuzz-ticket.c tests/fuzz/replay-main.c
 
 EXTRA_DIST += \

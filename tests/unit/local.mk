@@ -28,6 +28,13 @@ UNIT_TESTS += \
 	tests/unit/test-crypto \
 	tests/unit/test-policy \
 	tests/unit/test-sdp \
+	tests/unit/test-rtp \
+	tests/unit/test-g711 \
+	tests/unit/test-tone \
+	tests/unit/test-wav \
+	tests/unit/test-srtpctx \
+	tests/unit/test-rtcp \
+	tests/unit/test-sdpaudio \
 	$(NULL)
 
 EXTRA_DIST += tests/data
@@ -49,3 +56,20 @@ tests_unit_test_kms_engine_CPPFLAGS = $(COMMON_CPPFLAGS)
 
 tests_unit_test_focus_conference_LDADD = $(FOCUS_LIBS)
 tests_unit_test_focus_conference_CPPFLAGS = $(COMMON_CPPFLAGS)
+tests_unit_test_sdpaudio_LDADD = $(COMMON_LIBS)
+tests_unit_test_sdpaudio_CPPFLAGS = $(COMMON_CPPFLAGS)
+
+
+# Media modules of src/common (rtp, g711, tone, wav, srtpctx, rtcp).
+tests_unit_test_rtp_LDADD = $(COMMON_LIBS)
+tests_unit_test_rtp_CPPFLAGS = $(COMMON_CPPFLAGS)
+tests_unit_test_g711_LDADD = $(COMMON_LIBS)
+tests_unit_test_g711_CPPFLAGS = $(COMMON_CPPFLAGS)
+tests_unit_test_tone_LDADD = $(COMMON_LIBS)
+tests_unit_test_tone_CPPFLAGS = $(COMMON_CPPFLAGS)
+tests_unit_test_wav_LDADD = $(COMMON_LIBS)
+tests_unit_test_wav_CPPFLAGS = $(COMMON_CPPFLAGS)
+tests_unit_test_srtpctx_LDADD = $(COMMON_LIBS)
+tests_unit_test_srtpctx_CPPFLAGS = $(COMMON_CPPFLAGS)
+tests_unit_test_rtcp_LDADD = $(COMMON_LIBS)
+tests_unit_test_rtcp_CPPFLAGS = $(COMMON_CPPFLAGS)
