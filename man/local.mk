@@ -6,6 +6,7 @@
 dist_man_MANS += \
 	man/mikeykmsd.8 \
 	man/mikeykmsd.conf.5 \
+	man/mikeyua.1 \
 	$(NULL)
 
 # Example configuration files, installed as $(sysconfdir)/mikeyconf/NAME.conf.example (never

@@ -214,19 +214,28 @@ typedef struct {
   gboolean version;
 } ParseCtx;
 
-static const ConfOption *find_cli_option(ParseCtx *ctx, const char *option_name, gsize *index)
+/* The option of a command-line name; "--no-NAME" finds the boolean NAME with *negated set. */
+static const ConfOption *find_cli_option(ParseCtx *ctx, const char *option_name, gsize *index,
+                                         gboolean *negated)
 {
   const char *name = option_name;
   while (*name == '-')
     name++;
   gboolean is_short = option_name[0] == '-' && option_name[1] != '-';
-  for (gsize i = 0; i < ctx->n; i++) {
-    const ConfOption *o = &ctx->options[i];
-    if ((is_short && o->short_name != 0 && name[0] == o->short_name && name[1] == '\0') ||
-        (!is_short && strcmp(o->name, name) == 0)) {
-      *index = i;
-      return o;
+  *negated = FALSE;
+  for (int pass = 0; pass < 2; pass++) {
+    for (gsize i = 0; i < ctx->n; i++) {
+      const ConfOption *o = &ctx->options[i];
+      if ((is_short && o->short_name != 0 && name[0] == o->short_name && name[1] == '\0') ||
+          (!is_short && strcmp(o->name, name) == 0)) {
+        *index = i;
+        return pass == 1 && o->type != CONF_BOOL ? NULL : o;
+      }
     }
+    if (is_short || !g_str_has_prefix(name, "no-"))
+      break;
+    name += 3;
+    *negated = TRUE;
   }
   return NULL;
 }
@@ -236,7 +245,8 @@ static gboolean cli_callback(const char *option_name, const char *value, gpointe
 {
   ParseCtx *ctx = data;
   gsize i = 0;
-  const ConfOption *opt = find_cli_option(ctx, option_name, &i);
+  gboolean negated = FALSE;
+  const ConfOption *opt = find_cli_option(ctx, option_name, &i, &negated);
   if (opt == NULL) {
     g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_UNKNOWN_OPTION, "unknown option %s",
                 option_name);
@@ -258,13 +268,8 @@ static gboolean cli_callback(const char *option_name, const char *value, gpointe
     }
     break;
   case CONF_BOOL:
-    if (value == NULL) {
-      v->b = TRUE;
-    } else if (!parse_bool(value, &v->b, &local)) {
-      g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "--%s: %s", opt->name,
-                  local->message);
-      return FALSE;
-    }
+    /* a flag without argument (see bool_rewrite_argv for --NAME=VALUE) */
+    v->b = !negated;
     break;
   case CONF_STRV: {
     /* Repeatable: each occurrence adds one element. */
@@ -493,6 +498,37 @@ static void check_table(const ConfOption *options, gsize n)
   }
 }
 
+/* "--NAME=VALUE" for a boolean NAME becomes "--NAME" or "--no-NAME", so that booleans can be
+ * plain flags for GOption and still be switched off explicitly. New strings go to owned. */
+static gboolean bool_rewrite_argv(const ConfOption *options, gsize n, int *argc, char ***argv,
+                                  GPtrArray *owned, GError **error)
+{
+  for (int a = 1; a < *argc; a++) {
+    char *arg = (*argv)[a];
+    if (strcmp(arg, "--") == 0)
+      break;
+    const char *eq = strchr(arg, '=');
+    if (!g_str_has_prefix(arg, "--") || eq == NULL)
+      continue;
+    g_autofree char *name = g_strndup(arg + 2, (gsize)(eq - arg - 2));
+    for (gsize i = 0; i < n; i++) {
+      if (options[i].type != CONF_BOOL || strcmp(options[i].name, name) != 0)
+        continue;
+      gboolean b;
+      g_autoptr(GError) local = NULL;
+      if (!parse_bool(eq + 1, &b, &local)) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "--%s: %s", name,
+                    local->message);
+        return FALSE;
+      }
+      char *flag = g_strdup_printf(b ? "--%s" : "--no-%s", name);
+      g_ptr_array_add(owned, flag);
+      (*argv)[a] = flag;
+    }
+  }
+  return TRUE;
+}
+
 gboolean conf_parse(const ConfOption *options, const char *group, const char *summary,
                     const char *default_path, const char *version_text, int *argc, char ***argv,
                     char **config_path_out, GError **error)
@@ -504,7 +540,13 @@ gboolean conf_parse(const ConfOption *options, const char *group, const char *su
   check_table(options, n);
 
   ParseCtx ctx = { .options = options, .n = n, .cli = values_new(n) };
-  GOptionEntry *entries = g_new0(GOptionEntry, n + 3);
+  g_autoptr(GPtrArray) owned = g_ptr_array_new_with_free_func(g_free);
+  if (!bool_rewrite_argv(options, n, argc, argv, owned, error)) {
+    values_free(ctx.cli, n);
+    return FALSE;
+  }
+  GOptionEntry *entries = g_new0(GOptionEntry, 2 * n + 3);
+  gsize n_entries = n;
   for (gsize i = 0; i < n; i++) {
     const ConfOption *o = &options[i];
     GOptionEntry *e = &entries[i];
@@ -515,17 +557,27 @@ gboolean conf_parse(const ConfOption *options, const char *group, const char *su
     e->description = o->description;
     e->arg_description = o->arg_description;
     if (o->type == CONF_BOOL) {
-      /* A flag; --name=false is also accepted, so the command line can undo the file. */
-      e->flags = G_OPTION_FLAG_OPTIONAL_ARG;
+      /* A flag taking no argument: an optional one would swallow the next positional word
+       * ("--json sip:conf-..."). --no-NAME (hidden) and --NAME=false undo the file. */
+      e->flags = G_OPTION_FLAG_NO_ARG;
       e->arg_description = NULL;
+      char *neg = g_strdup_printf("no-%s", o->name);
+      g_ptr_array_add(owned, neg);
+      entries[n_entries++] = (GOptionEntry){ neg,
+                                             0,
+                                             G_OPTION_FLAG_NO_ARG | G_OPTION_FLAG_HIDDEN,
+                                             G_OPTION_ARG_CALLBACK,
+                                             (gpointer)cli_callback,
+                                             NULL,
+                                             NULL };
     } else if (o->type == CONF_FILENAME) {
       e->flags = G_OPTION_FLAG_FILENAME;
     }
   }
-  entries[n] =
+  entries[n_entries] =
       (GOptionEntry){ "config", 0, 0, G_OPTION_ARG_FILENAME, &ctx.config_path, "Configuration file",
                       "FILE" };
-  entries[n + 1] = (GOptionEntry){
+  entries[n_entries + 1] = (GOptionEntry){
     "version", 0, 0, G_OPTION_ARG_NONE, &ctx.version, "Print the version and exit", NULL
   };
 

@@ -44,3 +44,10 @@ COMMON_LIBS = src/common/libcommon.a src/mikey/libmikey.a $(SOUP_LIBS) $(SQLITE_
 	$(SRTP_LIBS) $(GIO_LIBS) $(MIKEY_LIBS) -lm
 COMMON_CPPFLAGS = $(AM_CPPFLAGS) $(GIO_CFLAGS) $(SOUP_CFLAGS) $(SQLITE_CFLAGS) $(SRTP_CFLAGS)
 
+# sipglib: Sofia-SIP's nua on the GLib main loop (mikeyua, mikeyconfd). A library of its own so
+# that programs without SIP do not link Sofia: link $(SIPGLIB_LIBS) before $(COMMON_LIBS).
+noinst_LIBRARIES += src/common/libsipglib.a
+src_common_libsipglib_a_SOURCES = src/common/sipglib.c
+noinst_HEADERS += src/common/sipglib.h
+src_common_libsipglib_a_CPPFLAGS = $(COMMON_CPPFLAGS) $(SOFIA_CFLAGS)
+SIPGLIB_LIBS = src/common/libsipglib.a $(SOFIA_LIBS)

@@ -178,6 +178,20 @@ static void test_positional_kept(Fixture *f, gconstpointer data)
   g_assert_cmpstr(argv[3], ==, "sip:a@b");
   g_assert_cmpint(f->port, ==, 1234);
   g_free(argv);
+
+  /* Regression: a boolean flag must not swallow the positional word after it. */
+  const char *argv2_init[] = { "prog", "--insecure", "sip:conf-1@b", "--no-verbose", NULL };
+  argc = 4;
+  argv = g_new0(char *, 5);
+  memcpy(argv, argv2_init, sizeof argv2_init);
+  f->verbose = TRUE;
+  g_assert_true(conf_parse(f->options, "prog", NULL, NULL, "v", &argc, &argv, NULL, &error));
+  g_assert_no_error(error);
+  g_assert_cmpint(argc, ==, 2);
+  g_assert_cmpstr(argv[1], ==, "sip:conf-1@b");
+  g_assert_true(f->insecure);
+  g_assert_false(f->verbose);
+  g_free(argv);
 }
 
 typedef struct {
