@@ -4,6 +4,7 @@
 # (tests/integration/test-kmsd checks mikeykmsd's).
 
 dist_man_MANS += \
+	man/mikeyconfctl.8 \
 	man/mikeykmsd.8 \
 	man/mikeykmsd.conf.5 \
 	man/mikeyua.1 \

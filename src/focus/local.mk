@@ -6,10 +6,14 @@ noinst_LIBRARIES += src/focus/libfocus.a
 
 src_focus_libfocus_a_SOURCES = \
 	src/focus/conference.c \
+	src/focus/control.c \
+	src/focus/store.c \
 	$(NULL)
 
 noinst_HEADERS += \
 	src/focus/conference.h \
+	src/focus/control.h \
+	src/focus/store.h \
 	$(NULL)
 
 src_focus_libfocus_a_CPPFLAGS = $(COMMON_CPPFLAGS)

@@ -21,6 +21,7 @@
 # (the libFuzzer binary links with $(LDADD) only).
 
 FUZZ_REPLAYS += \
+	tests/fuzz/fuzz-control.replay \
 	tests/fuzz/fuzz-mikey-parse.replay \
 	tests/fuzz/fuzz-sdp.replay \
 	tests/fuzz/fuzz-sdpaudio.replay \
@@ -34,6 +35,10 @@ tests_fuzz_fuzz_sdpaudio_replay_LDADD = $(COMMON_LIBS)
 tests/fuzz/fuzz-sdpaudio$(EXEEXT): LDADD = $(COMMON_LIBS)
 tests/fuzz/fuzz-sdpaudio$(EXEEXT): src/common/libcommon.a
 tests_fuzz_fuzz_ticket_replay_SOURCES = tests/fuzz/fuzz-ticket.c tests/fuzz/replay-main.c
+tests_fuzz_fuzz_control_replay_SOURCES = tests/fuzz/fuzz-control.c tests/fuzz/replay-main.c
+tests_fuzz_fuzz_control_replay_LDADD = $(FOCUS_LIBS)
+tests/fuzz/fuzz-control$(EXEEXT): LDADD = $(FOCUS_LIBS)
+tests/fuzz/fuzz-control$(EXEEXT): src/focus/libfocus.a src/common/libcommon.a
 
 EXTRA_DIST += \
 	tests/fuzz/corpus \

@@ -7,6 +7,7 @@
 # Add a test: one line in the list below (and its _CPPFLAGS/_LDADD).
 
 INTEGRATION_TESTS = \
+	tests/integration/test-focus-ctl \
 	tests/integration/test-kmsd \
 	$(NULL)
 
@@ -15,3 +16,8 @@ TESTS += $(INTEGRATION_TESTS)
 
 tests_integration_test_kmsd_CPPFLAGS = $(COMMON_CPPFLAGS)
 tests_integration_test_kmsd_LDADD = $(COMMON_LIBS)
+
+# test-focus-ctl runs the real mikeyconfctl against a control server of its own (libfocus).
+tests_integration_test_focus_ctl_CPPFLAGS = $(COMMON_CPPFLAGS)
+tests_integration_test_focus_ctl_LDADD = $(FOCUS_LIBS)
+EXTRA_tests_integration_test_focus_ctl_DEPENDENCIES = src/ctl/mikeyconfctl$(EXEEXT)

@@ -15,6 +15,8 @@
 UNIT_TESTS += \
 	tests/unit/test-codec \
 	tests/unit/test-focus-conference \
+	tests/unit/test-focus-control \
+	tests/unit/test-focus-store \
 	tests/unit/test-conf \
 	tests/unit/test-credential \
 	tests/unit/test-kmsclient \
@@ -59,6 +61,10 @@ tests_unit_test_focus_conference_CPPFLAGS = $(COMMON_CPPFLAGS)
 tests_unit_test_sdpaudio_LDADD = $(COMMON_LIBS)
 tests_unit_test_sdpaudio_CPPFLAGS = $(COMMON_CPPFLAGS)
 
+tests_unit_test_focus_store_LDADD = $(FOCUS_LIBS)
+tests_unit_test_focus_store_CPPFLAGS = $(COMMON_CPPFLAGS)
+tests_unit_test_focus_control_LDADD = $(FOCUS_LIBS)
+tests_unit_test_focus_control_CPPFLAGS = $(COMMON_CPPFLAGS)
 
 # Media modules of src/common (rtp, g711, tone, wav, srtpctx, rtcp).
 tests_unit_test_rtp_LDADD = $(COMMON_LIBS)
