@@ -235,7 +235,10 @@ typedef struct {
   GBytes *spi;                   /* TGK SPI, for both map entries */
   const char *sdp_ids;           /* SDP IDs extension value ("mikey"); NULL = none */
   const MikeyTicketGrant *grant; /* ticket, MPKi (V) and MPKr (Vr when forking) */
-  gboolean omit_idri;            /* for tests: leave IDRi out (the MAC still covers it) */
+  const guint8 *policies;        /* offered profile policies in preference order (MIKEY_POLICY_*);
+                                  * NULL = AEAD_AES_128_GCM, then AES_CM_128_HMAC_SHA1_80 */
+  guint n_policies;
+  gboolean omit_idri; /* for tests: leave IDRi out (the MAC still covers it) */
 } MikeyTransferInitParams;
 
 /* Initial TRANSFER_INIT: HDR (V = F), T, RANDRi, IDRi, IDRr, SP 0, SP 1, [SDP IDs], TICKET
@@ -337,9 +340,11 @@ gboolean mikey_transfer_resp_open(GBytes *resp, GBytes *transfer_init,
                                   MikeyTransferAnswer *answer, GError **error);
 
 /* CSB update (profile 7.3): same CSB ID, new T, no RANDs, no TICKET, V keyed by state->auth_key.
- * TRANSFER_INIT: HDR (V = 1), T, IDRi, IDRr (state->id_r), SP 0, SP 1, V. */
+ * TRANSFER_INIT: HDR (V = 1), T, IDRi, IDRr (state->id_r), the SPs (policies as for the initial
+ * TRANSFER_INIT; NULL = the profile's order), V. */
 GBytes *mikey_csb_update_init_build(const MikeyCsbState *state, guint64 t, guint32 ssrc,
-                                    guint32 roc, guint16 seq, GError **error);
+                                    guint32 roc, guint16 seq, const guint8 *policies,
+                                    guint n_policies, GError **error);
 /* Responder: V of an update over the message || Identity_i || Identity_r (state's). */
 gboolean mikey_csb_update_verify(const MikeyTransferInitView *view, const MikeyCsbState *state,
                                  GError **error);

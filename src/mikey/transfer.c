@@ -132,21 +132,36 @@ gboolean mikey_reply_check_error(const MikeyMsg *msg, const char *who, GError **
   return FALSE;
 }
 
-static void add_cs(MikeyMsg *msg, guint8 cs_id, gboolean offer, guint8 policy_no, GBytes *sd,
-                   GBytes *spi)
+static const guint8 profile_order[] = { MIKEY_POLICY_AEAD_AES_128_GCM,
+                                        MIKEY_POLICY_AES_CM_128_HMAC_SHA1_80 };
+
+/* The offered policy list: profile policies, 1 or 2 of them, no repeats. */
+static gboolean offer_policies(const guint8 **policies, guint *n, GError **error)
+{
+  if (*policies == NULL) {
+    *policies = profile_order;
+    *n = G_N_ELEMENTS(profile_order);
+    return TRUE;
+  }
+  gboolean ok = *n >= 1 && *n <= G_N_ELEMENTS(profile_order);
+  for (guint i = 0; ok && i < *n; i++)
+    ok = (*policies)[i] <= MIKEY_POLICY_AES_CM_128_HMAC_SHA1_80 &&
+         (i == 0 || (*policies)[i] != (*policies)[0]);
+  if (!ok)
+    g_set_error(error, MIKEY_ERROR, MIKEY_ERR_INVALID_SP,
+                "an offer names one or two of the profile's SRTP policies, each once");
+  return ok;
+}
+
+static void add_cs(MikeyMsg *msg, guint8 cs_id, const guint8 *policies, guint n_policies,
+                   GBytes *sd, GBytes *spi)
 {
   MikeyCs *cs = mikey_cs_new();
   cs->cs_id = cs_id;
   cs->prot_type = MIKEY_PROT_SRTP;
   cs->s_flag = TRUE;
-  if (offer) {
-    cs->n_policies = 2;
-    cs->policies[0] = MIKEY_POLICY_AEAD_AES_128_GCM;
-    cs->policies[1] = MIKEY_POLICY_AES_CM_128_HMAC_SHA1_80;
-  } else {
-    cs->n_policies = 1;
-    cs->policies[0] = policy_no;
-  }
+  cs->n_policies = (guint8)n_policies;
+  memcpy(cs->policies, policies, n_policies);
   g_bytes_unref(cs->session_data);
   cs->session_data = g_bytes_ref(sd);
   if (spi) {
@@ -163,12 +178,19 @@ static GBytes *session_data(guint32 ssrc, guint32 roc, guint16 seq)
 }
 
 /* The offer's map: CS 1 = the Initiator's stream, CS 2 = the Responder's (zeros). */
-static void add_offer_map(MikeyMsg *msg, guint32 ssrc, guint32 roc, guint16 seq, GBytes *spi)
+static void add_offer_map(MikeyMsg *msg, guint32 ssrc, guint32 roc, guint16 seq, GBytes *spi,
+                          const guint8 *policies, guint n_policies)
 {
   g_autoptr(GBytes) sd1 = session_data(ssrc, roc, seq);
   g_autoptr(GBytes) sd2 = session_data(0, 0, 0);
-  add_cs(msg, 1, TRUE, 0, sd1, spi);
-  add_cs(msg, 2, TRUE, 0, sd2, spi);
+  add_cs(msg, 1, policies, n_policies, sd1, spi);
+  add_cs(msg, 2, policies, n_policies, sd2, spi);
+}
+
+static void add_offer_sps(MikeyMsg *msg, const guint8 *policies, guint n_policies)
+{
+  for (guint i = 0; i < n_policies; i++)
+    mikey_msg_add(msg, mikey_profile_sp(policies[i]));
 }
 
 /* The answer's map: each offered CS with the chosen policy, CS 2 with our stream. */
@@ -179,7 +201,7 @@ static void add_answer_map(MikeyMsg *msg, const MikeyMsg *offer, guint8 policy_n
   for (guint i = 0; i < offer->hdr.cs->len; i++) {
     const MikeyCs *cs = g_ptr_array_index(offer->hdr.cs, i);
     GBytes *cs_spi = g_bytes_get_size(cs->spi) ? cs->spi : spi;
-    add_cs(msg, cs->cs_id, FALSE, policy_no, cs->cs_id == 2 ? ours : cs->session_data, cs_spi);
+    add_cs(msg, cs->cs_id, &policy_no, 1, cs->cs_id == 2 ? ours : cs->session_data, cs_spi);
   }
 }
 
@@ -242,15 +264,18 @@ GBytes *mikey_transfer_init_build(const MikeyTransferInitParams *p, GError **err
   MikeyMacAlg alg = mikey_suite_mac_alg(p->prf);
   g_autoptr(MikeyMsg) msg =
       mikey_msg_new(MIKEY_DT_TRANSFER_INIT, p->prf, p->csb_id, MIKEY_MAP_GENERIC_ID);
+  const guint8 *policies = p->policies;
+  guint n_policies = p->n_policies;
+  if (!offer_policies(&policies, &n_policies, error))
+    return NULL;
   msg->hdr.v = (tb->flags & MIKEY_TP_F) != 0; /* V = F (mikey-ticket.md trap 15) */
-  add_offer_map(msg, p->ssrc, p->roc, p->seq, p->spi);
+  add_offer_map(msg, p->ssrc, p->roc, p->seq, p->spi, policies, n_policies);
   mikey_msg_add(msg, mikey_payload_new_t(MIKEY_TS_NTP_UTC, p->t));
   mikey_msg_add(msg, mikey_payload_new_randr(MIKEY_RAND_ROLE_I, p->randri, p->randri_len));
   if (!p->omit_idri)
     mikey_msg_add(msg, mikey_payload_new_idr_uri(MIKEY_ID_ROLE_I, p->idri));
   mikey_msg_add(msg, mikey_payload_new_idr_uri(MIKEY_ID_ROLE_R, p->idrr));
-  mikey_msg_add(msg, mikey_profile_sp(MIKEY_POLICY_AEAD_AES_128_GCM));
-  mikey_msg_add(msg, mikey_profile_sp(MIKEY_POLICY_AES_CM_128_HMAC_SHA1_80));
+  add_offer_sps(msg, policies, n_policies);
   if (p->sdp_ids)
     mikey_msg_add(msg, mikey_payload_new_ext(MIKEY_GEN_EXT_SDP_IDS, (const guint8 *)p->sdp_ids,
                                              strlen(p->sdp_ids)));
@@ -646,20 +671,22 @@ gboolean mikey_transfer_resp_open(GBytes *resp, GBytes *transfer_init,
 /* ------------------------------------------------------------------ CSB updates */
 
 GBytes *mikey_csb_update_init_build(const MikeyCsbState *state, guint64 t, guint32 ssrc,
-                                    guint32 roc, guint16 seq, GError **error)
+                                    guint32 roc, guint16 seq, const guint8 *policies,
+                                    guint n_policies, GError **error)
 {
+  if (!offer_policies(&policies, &n_policies, error))
+    return NULL;
   g_autoptr(MikeyMsg) msg =
       mikey_msg_new(MIKEY_DT_TRANSFER_INIT, state->prf, state->csb_id, MIKEY_MAP_GENERIC_ID);
   msg->hdr.v = TRUE; /* in an update V really asks for the answer */
-  add_offer_map(msg, ssrc, roc, seq, state->spi);
+  add_offer_map(msg, ssrc, roc, seq, state->spi, policies, n_policies);
   mikey_msg_add(msg, mikey_payload_new_t(MIKEY_TS_NTP_UTC, t));
   gsize n;
   const guint8 *d = bytes_data(state->id_i, &n);
   mikey_msg_add(msg, mikey_payload_new_idr(MIKEY_ID_ROLE_I, MIKEY_ID_URI, d, n));
   d = bytes_data(state->id_r, &n);
   mikey_msg_add(msg, mikey_payload_new_idr(MIKEY_ID_ROLE_R, MIKEY_ID_URI, d, n));
-  mikey_msg_add(msg, mikey_profile_sp(MIKEY_POLICY_AEAD_AES_128_GCM));
-  mikey_msg_add(msg, mikey_profile_sp(MIKEY_POLICY_AES_CM_128_HMAC_SHA1_80));
+  add_offer_sps(msg, policies, n_policies);
   mikey_msg_add(msg, mikey_payload_new_v(mikey_suite_mac_alg(state->prf)));
   MikeyIov ids[2] = { iov_bytes(state->id_i), iov_bytes(state->id_r) };
   return mikey_msg_sign(msg, state->auth_key, ids, 2, error);

@@ -201,69 +201,6 @@ char *ua_ticket_describe(const MikeyTicketGrant *grant, gboolean json)
 
 /* ------------------------------------------------------------------ TRANSFER_INIT */
 
-static gboolean default_order(const guint8 *policies, guint n)
-{
-  return n == 2 && policies[0] == MIKEY_POLICY_AEAD_AES_128_GCM &&
-         policies[1] == MIKEY_POLICY_AES_CM_128_HMAC_SHA1_80;
-}
-
-/* The offer's policy lists (both CSs) and SP payloads in the configured order. */
-static void set_policies(MikeyMsg *msg, const guint8 *policies, guint n)
-{
-  for (guint i = 0; i < msg->hdr.cs->len; i++) {
-    MikeyCs *cs = g_ptr_array_index(msg->hdr.cs, i);
-    cs->n_policies = (guint8)n;
-    memcpy(cs->policies, policies, n);
-  }
-  guint pos = G_MAXUINT;
-  for (guint i = 0; i < msg->payloads->len;) {
-    MikeyPayload *p = g_ptr_array_index(msg->payloads, i);
-    if (p->type == MIKEY_PT_SP) {
-      pos = MIN(pos, i);
-      g_ptr_array_remove_index(msg->payloads, i);
-    } else {
-      i++;
-    }
-  }
-  if (pos == G_MAXUINT)
-    pos = msg->payloads->len - 1; /* before V */
-  for (guint k = 0; k < n; k++)
-    g_ptr_array_insert(msg->payloads, (gint)(pos + k), mikey_profile_sp(policies[k]));
-}
-
-/* Signs an initial TRANSFER_INIT again after a change (the library's order: V over the message
- * without Initiator Data || IDRi || IDRr, then Initiator Data = 0x09 || Vi (= V) || Vr). */
-static GBytes *resign_initial(MikeyMsg *msg, const UaTransferInitParams *p, GError **error)
-{
-  const MikeyTicketGrant *g = p->grant;
-  const MikeyTicketBody *tb = &g->ticket->u.ticket;
-  MikeyPrf prf = msg->hdr.prf;
-  MikeyMacAlg alg = mikey_suite_mac_alg(prf);
-  MikeyPayload *randri = mikey_msg_find(msg, MIKEY_PT_RANDR, MIKEY_RAND_ROLE_I, 0);
-  gsize ri_len;
-  const guint8 *ri = g_bytes_get_data(randri->u.rand.data, &ri_len);
-  g_autoptr(MikeySecret) auth =
-      mikey_kdf_msg(prf, g->mpki, MIKEY_C_AUTH, msg->hdr.csb_id, MIKEY_LABEL_INITIAL, ri, ri_len,
-                    NULL, 0, (gsize)mikey_auth_key_len(alg), error);
-  if (!auth)
-    return NULL;
-  MikeyIov ids[2] = { { (const guint8 *)p->idri, strlen(p->idri) },
-                      { (const guint8 *)p->idrr, strlen(p->idrr) } };
-  g_autoptr(GBytes) signed_once = mikey_msg_sign(msg, auth, ids, 2, error);
-  if (!signed_once)
-    return NULL;
-  if (!(tb->flags & MIKEY_TP_I))
-    return g_steal_pointer(&signed_once);
-  MikeyPayload *v = g_ptr_array_index(msg->payloads, msg->payloads->len - 1);
-  MikeyPayload *ticket = mikey_msg_find(msg, MIKEY_PT_TICKET, 0, 0);
-  GBytes *init_data = mikey_initiator_data_build(tb->prf, alg, v->u.v.mac, g->mpkr, error);
-  if (!init_data)
-    return NULL;
-  g_bytes_unref(ticket->u.ticket.initiator_data);
-  ticket->u.ticket.initiator_data = init_data;
-  return mikey_msg_encode(msg, error);
-}
-
 static GBytes *flip_last_bit(GBytes *b)
 {
   gsize n;
@@ -281,7 +218,24 @@ GBytes *ua_transfer_init_build(const UaTransferInitParams *p, GError **error)
   guint64 t = mikey_ntp_now();
   if (p->fault == UA_FAULT_STALE_TIMESTAMP)
     t = ntp_plus(t, -STALE_SECONDS);
-  MikeyTransferInitParams tp = { .prf = p->grant->ticket->u.ticket.prf,
+  /* --fault tamper-ticket: a ticket changed after the KMS sealed it, in an otherwise valid
+   * offer (the KMS must refuse it at the resolve) */
+  MikeyTicketGrant tampered;
+  const MikeyTicketGrant *grant = p->grant;
+  g_autoptr(MikeyPayload) bad_ticket = NULL;
+  if (p->fault == UA_FAULT_TAMPER_TICKET) {
+    bad_ticket = mikey_payload_dup(p->grant->ticket, error);
+    if (!bad_ticket)
+      return NULL;
+    gsize n;
+    guint8 *d = g_bytes_unref_to_data(bad_ticket->u.ticket.ticket_data, &n);
+    d[n / 2] ^= 0x01;
+    bad_ticket->u.ticket.ticket_data = g_bytes_new_take(d, n);
+    tampered = *p->grant;
+    tampered.ticket = bad_ticket;
+    grant = &tampered;
+  }
+  MikeyTransferInitParams tp = { .prf = grant->ticket->u.ticket.prf,
                                  .csb_id = csb_id,
                                  .t = t,
                                  .randri = randri,
@@ -291,29 +245,14 @@ GBytes *ua_transfer_init_build(const UaTransferInitParams *p, GError **error)
                                  .ssrc = p->ssrc,
                                  .roc = 0,
                                  .seq = p->seq,
-                                 .spi = p->grant->tgk_spi,
+                                 .spi = grant->tgk_spi,
                                  .sdp_ids = "mikey",
-                                 .grant = p->grant };
+                                 .grant = grant,
+                                 .policies = p->policies,
+                                 .n_policies = p->n_policies };
   g_autoptr(GBytes) built = mikey_transfer_init_build(&tp, error);
   if (!built)
     return NULL;
-  if (!default_order(p->policies, p->n_policies) || p->fault == UA_FAULT_TAMPER_TICKET) {
-    g_autoptr(MikeyMsg) msg = mikey_msg_parse_bytes(built, error);
-    if (!msg)
-      return NULL;
-    set_policies(msg, p->policies, p->n_policies);
-    if (p->fault == UA_FAULT_TAMPER_TICKET) {
-      MikeyPayload *ticket = mikey_msg_find(msg, MIKEY_PT_TICKET, 0, 0);
-      gsize n;
-      guint8 *d = g_bytes_unref_to_data(ticket->u.ticket.ticket_data, &n);
-      d[n / 2] ^= 0x01;
-      ticket->u.ticket.ticket_data = g_bytes_new_take(d, n);
-    }
-    g_bytes_unref(built);
-    built = resign_initial(msg, p, error);
-    if (!built)
-      return NULL;
-  }
   if (p->fault == UA_FAULT_TAMPER_MAC)
     return flip_last_bit(g_steal_pointer(&built));
   return g_steal_pointer(&built);
@@ -326,23 +265,10 @@ GBytes *ua_csb_update_build(const MikeyCsbState *state, guint32 ssrc, guint16 se
   guint64 t = mikey_ntp_now();
   if (fault == UA_FAULT_STALE_TIMESTAMP)
     t = ntp_plus(t, -STALE_SECONDS);
-  g_autoptr(GBytes) built = mikey_csb_update_init_build(state, t, ssrc, 0, seq, error);
+  g_autoptr(GBytes) built =
+      mikey_csb_update_init_build(state, t, ssrc, 0, seq, policies, n_policies, error);
   if (!built)
     return NULL;
-  if (!default_order(policies, n_policies)) {
-    g_autoptr(MikeyMsg) msg = mikey_msg_parse_bytes(built, error);
-    if (!msg)
-      return NULL;
-    set_policies(msg, policies, n_policies);
-    gsize ni, nr;
-    const guint8 *di = g_bytes_get_data(state->id_i, &ni);
-    const guint8 *dr = g_bytes_get_data(state->id_r, &nr);
-    MikeyIov ids[2] = { { di, ni }, { dr, nr } };
-    g_bytes_unref(built);
-    built = mikey_msg_sign(msg, state->auth_key, ids, 2, error);
-    if (!built)
-      return NULL;
-  }
   if (fault == UA_FAULT_TAMPER_MAC)
     return flip_last_bit(g_steal_pointer(&built));
   return g_steal_pointer(&built);

@@ -310,7 +310,7 @@ static void run_exchange(MikeyPrf prf, gboolean forking)
 
   /* CSB update with a new SSRC: keys unchanged */
   g_autoptr(GBytes) ui =
-      mikey_csb_update_init_build(&alice_state, w.now + 30, random_u32(), 0, 77, &error);
+      mikey_csb_update_init_build(&alice_state, w.now + 30, random_u32(), 0, 77, NULL, 0, &error);
   g_assert_no_error(error);
   MikeyTransferInitView uv;
   g_assert_true(mikey_transfer_init_parse(ui, &uv, &error));

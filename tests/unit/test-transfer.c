@@ -307,7 +307,7 @@ static void run_scenario(gconstpointer data)
   g_autoptr(GBytes) ui =
       mikey_csb_update_init_build(&alice_state, in_u64(&s, "T(CSB update TRANSFER_INIT)"),
                                   (guint32)in_u64(&s, "SSRC(initiator, update)"), 0,
-                                  (guint16)in_u64(&s, "SEQ(initiator, update)"), &error);
+                                  (guint16)in_u64(&s, "SEQ(initiator, update)"), NULL, 0, &error);
   g_assert_no_error(error);
   g_autoptr(GBytes) ui_want = load(f->update_init);
   assert_same_bytes(ui, ui_want, f->update_init);
