@@ -14,20 +14,16 @@
  * A focus leg costs 50 unprotects and 50 protects a second (20 ms packets each way), so
  * pairs/s / 50 is how many legs one core could encrypt for, before mixing and sockets.
  * Not part of `make check`; `make bench` runs it. */
+#include "bench-util.h"
 #include "common/g711.h"
 #include "common/rtp.h"
 #include "common/srtpctx.h"
 
-#include <errno.h>
-#include <sched.h>
 #include <srtp2/srtp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
-#include <time.h>
-#include <unistd.h>
 
 static void die(const char *fmt, ...) G_GNUC_PRINTF(1, 2) G_GNUC_NORETURN;
 
@@ -182,119 +178,30 @@ static void bench_srtp_teardown(Bench *b)
 
 /* ------------------------------------------------------------------ timing */
 
-static double now_sec(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+typedef struct {
+  Bench *b;
+  BenchOp op;
+} Trial;
 
-static double run_for(Bench *b, BenchOp op, double seconds)
+static double run_trial(gpointer data, double seconds)
 {
+  Trial *t = data;
   guint64 n = 0;
-  double start = now_sec(), elapsed;
+  double start = bench_now_sec(), elapsed;
   do {
     for (int i = 0; i < 256; i++, n++)
-      op(b);
-    elapsed = now_sec() - start;
+      t->op(t->b);
+    elapsed = bench_now_sec() - start;
   } while (elapsed < seconds);
   return (double)n / elapsed;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
 }
 
 /* Prints and returns the median rate. */
 static double bench(Bench *b, const char *name, const char *unit, BenchOp op, double seconds,
                     int trials)
 {
-  run_for(b, op, MIN(0.3, seconds)); /* warm-up: caches, allocator, CPU clock */
-  double rates[16];
-  trials = CLAMP(trials, 1, (int)G_N_ELEMENTS(rates));
-  for (int i = 0; i < trials; i++)
-    rates[i] = run_for(b, op, seconds);
-  qsort(rates, (size_t)trials, sizeof rates[0], cmp_double);
-  double median = rates[trials / 2], best = rates[trials - 1];
-  double spread = trials > 1 ? 100.0 * (best - rates[0]) / median : 0.0;
-  printf("%-46s %11.0f %s/s %8.3f us  (best %.0f/s, spread %.1f%%)\n", name, median, unit,
-         1e6 / median, best, spread);
-  fflush(stdout);
-  return median;
-}
-
-/* ------------------------------------------------------------------ machine */
-
-static char *cpu_model(void)
-{
-  g_autofree char *info = NULL;
-  if (!g_file_get_contents("/proc/cpuinfo", &info, NULL, NULL))
-    return g_strdup("unknown");
-  g_auto(GStrv) lines = g_strsplit(info, "\n", -1);
-  for (char **l = lines; *l; l++) {
-    if (g_str_has_prefix(*l, "model name")) {
-      const char *colon = strchr(*l, ':');
-      if (colon)
-        return g_strstrip(g_strdup(colon + 1));
-    }
-  }
-  return g_strdup("unknown");
-}
-
-static const char *compiler(void)
-{
-#if defined(__clang__)
-  return "clang " __clang_version__;
-#elif defined(__GNUC__)
-  return "gcc " __VERSION__;
-#else
-  return "unknown compiler";
-#endif
-}
-
-#if defined(__SANITIZE_ADDRESS__)
-#define BENCH_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define BENCH_ASAN 1
-#endif
-#endif
-
-static const char *build_notes(void)
-{
-#if defined(BENCH_ASAN)
-  return " [AddressSanitizer build: figures are not representative]";
-#elif !defined(__OPTIMIZE__)
-  return " [unoptimised build: figures are not representative]";
-#else
-  return "";
-#endif
-}
-
-static char *pin_cpu(int cpu)
-{
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (sched_setaffinity(0, sizeof set, &set) != 0)
-    return g_strdup_printf("not pinned (sched_setaffinity CPU %d: %s)", cpu, g_strerror(errno));
-  return g_strdup_printf("pinned to CPU %d", cpu);
-}
-
-static void print_machine(const char *pinned)
-{
-  struct utsname u;
-  g_autofree char *model = cpu_model();
-  printf("bench-media: SRTP and G.711 costs per 20 ms packet, one core\n");
-  printf("machine:  %s, %ld cores online\n", model, sysconf(_SC_NPROCESSORS_ONLN));
-  if (uname(&u) == 0)
-    printf("kernel:   %s %s %s\n", u.sysname, u.release, u.machine);
-  printf("compiler: %s%s\n", compiler(), build_notes());
-  printf("libsrtp:  %s (Debian's is built on NSS); glib %u.%u.%u\n", srtp_get_version_string(),
-         glib_major_version, glib_minor_version, glib_micro_version);
-  printf("timing:   %s\n", pinned);
+  Trial t = { b, op };
+  return bench_median(name, unit, run_trial, &t, seconds, trials);
 }
 
 int main(int argc, char **argv)
@@ -316,8 +223,11 @@ int main(int argc, char **argv)
   if (!srtpctx_global_init(&error))
     die("%s", error->message);
 
-  g_autofree char *pinned = pin_cpu(cpu);
-  print_machine(pinned);
+  g_autofree char *pinned = bench_pin_cpu(cpu);
+  g_autofree char *libs = g_strdup_printf("libsrtp:  %s (Debian's is built on NSS); glib %u.%u.%u",
+                                          srtp_get_version_string(), glib_major_version,
+                                          glib_minor_version, glib_micro_version);
+  bench_print_machine("bench-media: SRTP and G.711 costs per 20 ms packet, one core", libs, pinned);
   printf("method:   warm-up, then %d trials of >= %.1f s each; median rate (best trial in "
          "brackets); spread = (max - min) / median, high on a busy machine\n\n",
          trials, seconds);

@@ -15,19 +15,15 @@
  *   4. the focus after the resolve: mikey_resolve_resp_open() (05) + mikey_transfer_init_verify()
  *      of the TRANSFER_INIT (parsed once).
  * Every operation is checked to succeed. Not part of `make check`; `make bench` runs it. */
+#include "bench-util.h"
 #include "exchange.h"
 
-#include <errno.h>
 #include <json-glib/json-glib.h>
 #include <openssl/crypto.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
-#include <time.h>
-#include <unistd.h>
 
 #ifndef MIKEY_BENCH_DATADIR
 #define MIKEY_BENCH_DATADIR "tests/data/exchange"
@@ -323,123 +319,32 @@ static gboolean op_resolve_resp_open_verify(Exchange *x, GError **error)
 
 /* ------------------------------------------------------------------ timing */
 
-static double now_sec(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+typedef struct {
+  Exchange *x;
+  BenchOp op;
+  const char *name;
+} Trial;
 
-/* Runs op for at least seconds; returns operations per second. */
-static double run_for(Exchange *x, BenchOp op, double seconds, const char *name)
+/* Runs the op for at least seconds; returns operations per second. */
+static double run_trial(gpointer data, double seconds)
 {
+  Trial *t = data;
   g_autoptr(GError) error = NULL;
   guint64 n = 0;
-  double start = now_sec(), elapsed;
+  double start = bench_now_sec(), elapsed;
   do {
     for (int i = 0; i < 16; i++, n++)
-      if (!op(x, &error))
-        die("%s failed: %s", name, error ? error->message : "?");
-    elapsed = now_sec() - start;
+      if (!t->op(t->x, &error))
+        die("%s failed: %s", t->name, error ? error->message : "?");
+    elapsed = bench_now_sec() - start;
   } while (elapsed < seconds);
   return (double)n / elapsed;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
 static void bench(Exchange *x, const char *name, BenchOp op, double seconds, int trials)
 {
-  run_for(x, op, MIN(0.3, seconds), name); /* warm-up: caches, allocator, CPU clock */
-  double rates[16];
-  trials = CLAMP(trials, 1, (int)G_N_ELEMENTS(rates));
-  for (int i = 0; i < trials; i++)
-    rates[i] = run_for(x, op, seconds, name);
-  qsort(rates, (size_t)trials, sizeof rates[0], cmp_double);
-  double median = rates[trials / 2], best = rates[trials - 1];
-  double spread = trials > 1 ? 100.0 * (best - rates[0]) / median : 0.0;
-  printf("%-58s %9.0f ops/s %8.2f us/op  (best %.0f/s, spread %.1f%%)\n", name, median,
-         1e6 / median, best, spread);
-  fflush(stdout);
-}
-
-/* ------------------------------------------------------------------ machine */
-
-static char *cpu_model(void)
-{
-  g_autofree char *info = NULL;
-  if (!g_file_get_contents("/proc/cpuinfo", &info, NULL, NULL))
-    return g_strdup("unknown");
-  for (char *line = info; line && *line;) {
-    char *nl = strchr(line, '\n');
-    if (nl)
-      *nl = '\0';
-    if (g_str_has_prefix(line, "model name")) {
-      const char *colon = strchr(line, ':');
-      if (colon)
-        return g_strstrip(g_strdup(colon + 1));
-    }
-    line = nl ? nl + 1 : NULL;
-  }
-  return g_strdup("unknown");
-}
-
-static const char *compiler(void)
-{
-#if defined(__clang__)
-  return "clang " __clang_version__;
-#elif defined(__GNUC__)
-  return "gcc " __VERSION__;
-#else
-  return "unknown compiler";
-#endif
-}
-
-#if defined(__SANITIZE_ADDRESS__)
-#define BENCH_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define BENCH_ASAN 1
-#endif
-#endif
-
-static const char *build_notes(void)
-{
-#if defined(BENCH_ASAN)
-  return " [AddressSanitizer build: figures are not representative]";
-#elif !defined(__OPTIMIZE__)
-  return " [unoptimised build: figures are not representative]";
-#else
-  return "";
-#endif
-}
-
-/* Pins the process to one CPU; returns a line saying what happened. */
-static char *pin_cpu(int cpu)
-{
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (sched_setaffinity(0, sizeof set, &set) != 0)
-    return g_strdup_printf("not pinned (sched_setaffinity CPU %d: %s)", cpu, g_strerror(errno));
-  return g_strdup_printf("pinned to CPU %d", cpu);
-}
-
-static void print_machine(const char *pinned)
-{
-  struct utsname u;
-  g_autofree char *model = cpu_model();
-  printf("bench-mikey: MIKEY-TICKET exchange costs (scenario A: PRF-HMAC-SHA-256, key forking)\n");
-  printf("machine:  %s, %ld cores online\n", model, sysconf(_SC_NPROCESSORS_ONLN));
-  if (uname(&u) == 0)
-    printf("kernel:   %s %s %s\n", u.sysname, u.release, u.machine);
-  printf("compiler: %s%s\n", compiler(), build_notes());
-  printf("openssl:  %s; glib %u.%u.%u\n", OpenSSL_version(OPENSSL_VERSION), glib_major_version,
-         glib_minor_version, glib_micro_version);
-  printf("timing:   %s\n", pinned);
+  Trial t = { x, op, name };
+  bench_median(name, "ops", run_trial, &t, seconds, trials);
 }
 
 int main(int argc, char **argv)
@@ -467,8 +372,13 @@ int main(int argc, char **argv)
             "published figures\n",
             seconds);
 
-  g_autofree char *pinned = pin_cpu(cpu);
-  print_machine(pinned);
+  g_autofree char *pinned = bench_pin_cpu(cpu);
+  g_autofree char *libs =
+      g_strdup_printf("openssl:  %s; glib %u.%u.%u", OpenSSL_version(OPENSSL_VERSION),
+                      glib_major_version, glib_minor_version, glib_micro_version);
+  bench_print_machine(
+      "bench-mikey: MIKEY-TICKET exchange costs (scenario A: PRF-HMAC-SHA-256, key forking)", libs,
+      pinned);
   printf("method:   warm-up, then %d trials of >= %.1f s each; median rate (best trial in "
          "brackets); spread = (max - min) / median, high on a busy machine\n\n",
          trials, seconds);

@@ -13,7 +13,11 @@ BENCHMARKS += \
 	tests/bench/bench-media \
 	tests/bench/bench-mikey \
 	$(NULL)
+# Every benchmark prints the machine and times its trials with bench-util.c.
+BENCH_UTIL = tests/bench/bench-util.c tests/bench/bench-util.h
+
 # bench-mikey reads the golden exchange of the source tree (or --data DIR).
+tests_bench_bench_mikey_SOURCES = tests/bench/bench-mikey.c $(BENCH_UTIL)
 tests_bench_bench_mikey_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DMIKEY_BENCH_DATADIR='"$(abs_top_srcdir)/tests/data/exchange"'
 
@@ -24,8 +28,10 @@ tests_bench_bench_kms_LDADD = $(KMS_LIBS)
 EXTRA_tests_bench_bench_kms_DEPENDENCIES = src/kms/mikeykmsd$(EXEEXT)
 
 # bench-media: srtpctx (libsrtp2) and g711 of libcommon.
+tests_bench_bench_media_SOURCES = tests/bench/bench-media.c $(BENCH_UTIL)
 tests_bench_bench_media_CPPFLAGS = $(COMMON_CPPFLAGS)
 tests_bench_bench_media_LDADD = $(COMMON_LIBS)
+
 
 BENCH_RESULTS_DIR = $(top_builddir)/tests/bench/results
 
