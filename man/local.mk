@@ -5,6 +5,8 @@
 
 dist_man_MANS += \
 	man/mikeyconfctl.8 \
+	man/mikeyconfd.8 \
+	man/mikeyconfd.conf.5 \
 	man/mikeykmsd.8 \
 	man/mikeykmsd.conf.5 \
 	man/mikeyua.1 \
@@ -14,5 +16,6 @@ dist_man_MANS += \
 # over a real NAME.conf). Add one: a line in the list below.
 mikeyconfdir = $(sysconfdir)/mikeyconf
 dist_mikeyconf_DATA = \
+	data/mikeyconfd.conf.example \
 	data/mikeykmsd.conf.example \
 	$(NULL)

@@ -435,3 +435,29 @@ gboolean focus_decide_offer(const FocusIdentities *ids, const FocusConf *conf,
   return allow(d, "set-changed", "allowed set of %s now has %u identities (%u removed)", conf->uri,
                next->len, *removed ? (*removed)->len : 0);
 }
+
+gboolean focus_decide_from(const char *identity, const char *from_uri, gboolean allow_mismatch,
+                           FocusDecision *d)
+{
+  if (from_uri && sip_uri_equal(identity, from_uri))
+    return allow(d, "from-matches", "the From URI is the ticket's identity");
+  if (allow_mismatch)
+    return allow(d, "from-mismatch-allowed",
+                 "the From URI %s is not the ticket's identity %s (allowed by configuration)",
+                 from_uri ? from_uri : "(none)", identity);
+  return refuse(d, 403, "from-mismatch", "the From URI %s is not the ticket's identity %s",
+                from_uri ? from_uri : "(none)", identity);
+}
+
+FocusOfferKind focus_classify_offer_in(const FocusIdentities *ids, const FocusConf *conf,
+                                       const MikeyTransferInitView *view,
+                                       const MikeyPayload *leg_ticket)
+{
+  FocusOfferKind kind = focus_classify_offer(ids, view, leg_ticket);
+  if ((kind == FOCUS_OFFER_NEW_SET || kind == FOCUS_OFFER_FOCUS_ONLY) && conf->ticket_fp) {
+    g_autofree char *fp = mikey_ticket_fingerprint(view->ticket);
+    if (fp && strcmp(fp, conf->ticket_fp) == 0)
+      return FOCUS_OFFER_SAME_TICKET;
+  }
+  return kind;
+}

@@ -122,6 +122,13 @@ const char *focus_offer_kind_name(FocusOfferKind kind);
 FocusOfferKind focus_classify_offer(const FocusIdentities *ids, const MikeyTransferInitView *view,
                                     const MikeyPayload *leg_ticket);
 
+/* focus_classify_offer(), and the conference's creation ticket (conf->ticket_fp) counts as
+ * "the same ticket" too: the owner sending its creation ticket again after a new one re-keys,
+ * it does not bring the creation set back (7.3; mikeyua's same-ticket). */
+FocusOfferKind focus_classify_offer_in(const FocusIdentities *ids, const FocusConf *conf,
+                                       const MikeyTransferInitView *view,
+                                       const MikeyPayload *leg_ticket);
+
 /* 7.3: the IDRr the focus resolves an in-dialog ticket with: the TRANSFER_INIT's IDRr when it
  * is a focus identity, else the conference URI if the ticket names it, else the factory URI. */
 char *focus_indialog_idrr(const FocusIdentities *ids, const FocusConf *conf,
@@ -135,3 +142,9 @@ gboolean focus_decide_offer(const FocusIdentities *ids, const FocusConf *conf,
                             const char *leg_identity, FocusOfferKind kind,
                             const MikeyTicketBody *tp, GPtrArray **new_allowed, GPtrArray **removed,
                             FocusDecision *d);
+
+/* 7.2: the participant is the IDRi of its ticket, not the From header: a From URI that is not
+ * URI-equal to that identity is refused (403, "from-mismatch") unless allow_mismatch (the
+ * allow-from-mismatch setting). Applies to creation (7.1) as well. */
+gboolean focus_decide_from(const char *identity, const char *from_uri, gboolean allow_mismatch,
+                           FocusDecision *d);

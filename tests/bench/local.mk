@@ -9,6 +9,8 @@
 # if it needs more:  tests_bench_bench_foo_LDADD = $(LDADD) $(SRTP_LIBS) )
 
 BENCHMARKS += \
+	tests/bench/bench-focus \
+	tests/bench/bench-focus-media \
 	tests/bench/bench-kms \
 	tests/bench/bench-media \
 	tests/bench/bench-mikey \
@@ -32,6 +34,18 @@ tests_bench_bench_media_SOURCES = tests/bench/bench-media.c $(BENCH_UTIL)
 tests_bench_bench_media_CPPFLAGS = $(COMMON_CPPFLAGS)
 tests_bench_bench_media_LDADD = $(COMMON_LIBS)
 
+# bench-focus-media: the media engine of libfocus (one worker) and an in-process load thread.
+tests_bench_bench_focus_media_CPPFLAGS = $(COMMON_CPPFLAGS)
+tests_bench_bench_focus_media_LDADD = $(FOCUS_LIBS)
+
+# bench-focus runs mikeykmsd, mikeyconfd, mikeyua and mikeyconfctl of the build tree, and SIPp
+# with TRANSFER_INITs it makes with mikeyua's MIKEY code (data/sipp/uac-focus-call.xml).
+tests_bench_bench_focus_SOURCES = tests/bench/bench-focus.c $(BENCH_UTIL)
+tests_bench_bench_focus_CPPFLAGS = $(UA_CPPFLAGS) -DBENCH_BUILDDIR='"$(abs_top_builddir)"' \
+	-DBENCH_SRCDIR='"$(abs_top_srcdir)"'
+tests_bench_bench_focus_LDADD = $(UA_LIBS)
+EXTRA_tests_bench_bench_focus_DEPENDENCIES = src/focus/mikeyconfd$(EXEEXT) src/ua/mikeyua$(EXEEXT) \
+	src/kms/mikeykmsd$(EXEEXT) src/ctl/mikeyconfctl$(EXEEXT)
 
 BENCH_RESULTS_DIR = $(top_builddir)/tests/bench/results
 

@@ -22,6 +22,7 @@
 
 FUZZ_REPLAYS += \
 	tests/fuzz/fuzz-control.replay \
+	tests/fuzz/fuzz-media-rx.replay \
 	tests/fuzz/fuzz-mikey-parse.replay \
 	tests/fuzz/fuzz-sdp.replay \
 	tests/fuzz/fuzz-sdpaudio.replay \
@@ -39,6 +40,10 @@ tests_fuzz_fuzz_control_replay_SOURCES = tests/fuzz/fuzz-control.c tests/fuzz/re
 tests_fuzz_fuzz_control_replay_LDADD = $(FOCUS_LIBS)
 tests/fuzz/fuzz-control$(EXEEXT): LDADD = $(FOCUS_LIBS)
 tests/fuzz/fuzz-control$(EXEEXT): src/focus/libfocus.a src/common/libcommon.a
+tests_fuzz_fuzz_media_rx_replay_SOURCES = tests/fuzz/fuzz-media-rx.c tests/fuzz/replay-main.c
+tests_fuzz_fuzz_media_rx_replay_LDADD = $(FOCUS_LIBS)
+tests/fuzz/fuzz-media-rx$(EXEEXT): LDADD = $(FOCUS_LIBS)
+tests/fuzz/fuzz-media-rx$(EXEEXT): src/focus/libfocus.a src/common/libcommon.a
 
 EXTRA_DIST += \
 	tests/fuzz/corpus \

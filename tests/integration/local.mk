@@ -7,6 +7,7 @@
 # Add a test: one line in the list below (and its _CPPFLAGS/_LDADD).
 
 INTEGRATION_TESTS = \
+	tests/integration/test-focus \
 	tests/integration/test-focus-ctl \
 	tests/integration/test-kmsd \
 	$(NULL)
@@ -21,3 +22,11 @@ tests_integration_test_kmsd_LDADD = $(COMMON_LIBS)
 tests_integration_test_focus_ctl_CPPFLAGS = $(COMMON_CPPFLAGS)
 tests_integration_test_focus_ctl_LDADD = $(FOCUS_LIBS)
 EXTRA_tests_integration_test_focus_ctl_DEPENDENCIES = src/ctl/mikeyconfctl$(EXEEXT)
+
+# test-focus runs the real mikeyconfd, mikeykmsd, mikeyua, mikeyconfctl (and SIPp) on loopback.
+tests_integration_test_focus_CPPFLAGS = $(UA_CPPFLAGS)
+tests_integration_test_focus_LDADD = $(UA_LIBS)
+EXTRA_tests_integration_test_focus_DEPENDENCIES = src/focus/mikeyconfd$(EXEEXT) \
+	src/ua/mikeyua$(EXEEXT) src/kms/mikeykmsd$(EXEEXT) src/ctl/mikeyconfctl$(EXEEXT)
+EXTRA_DIST += data/sipp/uac-options.xml data/sipp/uac-invite-no-sdp.xml \
+	data/sipp/uac-garbage-key-mgmt.xml data/sipp/uac-focus-call.xml

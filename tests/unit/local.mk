@@ -16,6 +16,7 @@ UNIT_TESTS += \
 	tests/unit/test-codec \
 	tests/unit/test-focus-conference \
 	tests/unit/test-focus-control \
+	tests/unit/test-focus-media \
 	tests/unit/test-focus-store \
 	tests/unit/test-conf \
 	tests/unit/test-credential \
@@ -65,6 +66,8 @@ tests_unit_test_focus_store_LDADD = $(FOCUS_LIBS)
 tests_unit_test_focus_store_CPPFLAGS = $(COMMON_CPPFLAGS)
 tests_unit_test_focus_control_LDADD = $(FOCUS_LIBS)
 tests_unit_test_focus_control_CPPFLAGS = $(COMMON_CPPFLAGS)
+tests_unit_test_focus_media_LDADD = $(FOCUS_LIBS)
+tests_unit_test_focus_media_CPPFLAGS = $(COMMON_CPPFLAGS)
 
 # Media modules of src/common (rtp, g711, tone, wav, srtpctx, rtcp).
 tests_unit_test_rtp_LDADD = $(COMMON_LIBS)
