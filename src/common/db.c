@@ -138,3 +138,35 @@ gboolean db_migrate(sqlite3 *db, const char *const *steps, guint n_steps, GError
   }
   return TRUE;
 }
+
+static void stmt_finalize(gpointer stmt)
+{
+  sqlite3_finalize(stmt);
+}
+
+GHashTable *db_stmt_cache_new(void)
+{
+  return g_hash_table_new_full(g_str_hash, g_str_equal, NULL, stmt_finalize);
+}
+
+sqlite3_stmt *db_stmt_cached(sqlite3 *db, GHashTable *cache, const char *sql, GError **error)
+{
+  sqlite3_stmt *stmt = g_hash_table_lookup(cache, sql);
+  if (stmt == NULL) {
+    stmt = db_prepare(db, sql, error);
+    if (stmt == NULL)
+      return NULL;
+    g_hash_table_insert(cache, (gpointer)sql, stmt);
+  }
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  return stmt;
+}
+
+void db_stmt_done(sqlite3_stmt *stmt)
+{
+  if (stmt != NULL) {
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+  }
+}

@@ -16,6 +16,14 @@ gboolean db_exec(sqlite3 *db, const char *sql, GError **error);
  * its own transaction. */
 gboolean db_migrate(sqlite3 *db, const char *const *steps, guint n_steps, GError **error);
 
+/* A cache of prepared statements keyed by their SQL text, which must be a string literal (the
+ * key is not copied). Destroying the table finalizes the statements: do it before db_close. */
+GHashTable *db_stmt_cache_new(void);
+/* The cached statement for sql, prepared on first use, reset and unbound. */
+sqlite3_stmt *db_stmt_cached(sqlite3 *db, GHashTable *cache, const char *sql, GError **error);
+/* Releases what a statement holds (its read transaction, its bound values). NULL is allowed. */
+void db_stmt_done(sqlite3_stmt *stmt);
+
 /* Prepares a statement (cached by the caller). */
 sqlite3_stmt *db_prepare(sqlite3 *db, const char *sql, GError **error);
 /* Sets error from the database's last error, prefixed with what was attempted. */

@@ -161,33 +161,14 @@ static void store_error(FocusStore *store, GError **error, const char *what)
               sqlite3_errmsg(store->db));
 }
 
-static void stmt_finalize(gpointer p)
-{
-  sqlite3_finalize(p);
-}
-
-/* The cached statement for sql (a string literal), reset and unbound. */
 static sqlite3_stmt *stmt_get(FocusStore *store, const char *sql, GError **error)
 {
-  sqlite3_stmt *stmt = g_hash_table_lookup(store->stmts, sql);
-  if (stmt == NULL) {
-    stmt = db_prepare(store->db, sql, error);
-    if (stmt == NULL)
-      return NULL;
-    g_hash_table_insert(store->stmts, (gpointer)sql, stmt);
-  }
-  sqlite3_reset(stmt);
-  sqlite3_clear_bindings(stmt);
-  return stmt;
+  return db_stmt_cached(store->db, store->stmts, sql, error);
 }
 
-/* Releases what a statement holds (its read transaction, its bound strings). */
 static void stmt_done(sqlite3_stmt *stmt)
 {
-  if (stmt != NULL) {
-    sqlite3_reset(stmt);
-    sqlite3_clear_bindings(stmt);
-  }
+  db_stmt_done(stmt);
 }
 
 static void bind_text(sqlite3_stmt *stmt, int i, const char *text)
@@ -288,7 +269,7 @@ FocusStore *focus_store_open(const char *state_dir, GError **error)
   g_autoptr(FocusStore) store = g_new0(FocusStore, 1);
   store->dir = g_strdup(state_dir);
   store->path = g_build_filename(state_dir, STORE_FILE, NULL);
-  store->stmts = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, stmt_finalize);
+  store->stmts = db_stmt_cache_new();
 
   /* A WAL database needs its directory writable (the -wal and -shm files), even to read. */
   if (access(state_dir, W_OK) != 0) {

@@ -190,25 +190,14 @@ static MikeySecret *box_open(const MikeySecret *kek, const char *aad, const guin
   return plain;
 }
 
-/* A cached prepared statement, reset and with its bindings cleared. */
 static sqlite3_stmt *stmt_get(KmsStore *store, const char *sql, GError **error)
 {
-  sqlite3_stmt *stmt = g_hash_table_lookup(store->stmts, sql);
-  if (stmt == NULL) {
-    stmt = db_prepare(store->db, sql, error);
-    if (stmt == NULL)
-      return NULL;
-    g_hash_table_insert(store->stmts, (gpointer)sql, stmt);
-  }
-  sqlite3_reset(stmt);
-  sqlite3_clear_bindings(stmt);
-  return stmt;
+  return db_stmt_cached(store->db, store->stmts, sql, error);
 }
 
 static void stmt_done(sqlite3_stmt *stmt)
 {
-  sqlite3_reset(stmt);
-  sqlite3_clear_bindings(stmt);
+  db_stmt_done(stmt);
 }
 
 static void bind_bytes(sqlite3_stmt *stmt, int i, GBytes *bytes)
@@ -412,11 +401,6 @@ static gboolean kek_check(KmsStore *store, gboolean create, GError **error)
 
 /* ------------------------------------------------------------------ open / free */
 
-static void stmt_finalize(gpointer stmt)
-{
-  sqlite3_finalize(stmt);
-}
-
 static void pending_free(gpointer data)
 {
   PendingResolve *p = data;
@@ -436,7 +420,7 @@ KmsStore *kms_store_open(const char *state_dir, gboolean create, GError **error)
   g_autoptr(KmsStore) store = g_new0(KmsStore, 1);
   store->dir = g_strdup(state_dir);
   store->db_path = g_build_filename(state_dir, "kms.db", NULL);
-  store->stmts = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, stmt_finalize);
+  store->stmts = db_stmt_cache_new();
   store->tpk = g_hash_table_new_full(g_bytes_hash, g_bytes_equal, (GDestroyNotify)g_bytes_unref,
                                      (GDestroyNotify)mikey_secret_free);
   store->pending = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, pending_free);
