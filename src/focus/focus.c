@@ -13,6 +13,9 @@
 #define REPLAY_CACHE_ENTRIES 200000
 #define RATE_BUCKETS_MAX 65536
 #define RATE_BUCKET_IDLE_USEC (10 * G_USEC_PER_SEC)
+/* the newest conferences that fit in this many bytes of `list` (the control server drops a
+ * client with more than FOCUS_CONTROL_MAX_QUEUED bytes unread) */
+#define LIST_MAX_BYTES (FOCUS_CONTROL_MAX_QUEUED / 2)
 
 typedef struct {
   double tokens;
@@ -451,12 +454,29 @@ static JsonNode *control_handle(const char *cmd, JsonObject *req, GError **error
 {
   Focus *f = data;
   if (strcmp(cmd, "list") == 0) {
-    JsonArray *arr = json_array_new();
+    /* One answer line must stay under the control server's per-client bound: past
+     * LIST_MAX_BYTES the oldest conferences are left out ("truncated", "total" say so). */
     GList *list = focus_registry_list(f->reg);
-    for (GList *l = list; l; l = l->next)
-      json_array_add_element(arr, conf_entry(f, l->data));
+    GQueue entries = G_QUEUE_INIT;
+    gsize bytes = 0;
+    guint total = 0;
+    for (GList *l = g_list_last(list); l; l = l->prev, total++) {
+      if (bytes >= LIST_MAX_BYTES)
+        continue;
+      JsonNode *e = conf_entry(f, l->data);
+      g_autofree char *text = json_to_string(e, FALSE);
+      bytes += strlen(text) + 1;
+      g_queue_push_head(&entries, e);
+    }
     g_list_free(list);
+    JsonArray *arr = json_array_new();
+    while (!g_queue_is_empty(&entries))
+      json_array_add_element(arr, g_queue_pop_head(&entries));
     JsonObject *o = json_object_new();
+    if (json_array_get_length(arr) < total) {
+      json_object_set_boolean_member(o, "truncated", TRUE);
+      json_object_set_int_member(o, "total", total);
+    }
     json_object_set_array_member(o, "conferences", arr);
     return object_node(o);
   }

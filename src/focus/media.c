@@ -297,16 +297,18 @@ static int open_socket(FocusMedia *m, guint16 port, GError **error)
  * at once). */
 static gboolean open_pair(FocusMedia *m, int *rtp_fd, int *rtcp_fd, guint *pair, GError **error)
 {
+  g_autoptr(GError) last = NULL;
   for (guint tries = 0; tries < m->n_pairs; tries++) {
     guint p = m->pair_cursor;
     m->pair_cursor = (m->pair_cursor + 1) % m->n_pairs;
     if (m->pair_used[p])
       continue;
     guint16 port = (guint16)(m->port_min + 2 * p);
-    int a = open_socket(m, port, NULL);
+    g_clear_error(&last);
+    int a = open_socket(m, port, &last);
     if (a < 0)
       continue;
-    int b = open_socket(m, (guint16)(port + 1), NULL);
+    int b = open_socket(m, (guint16)(port + 1), &last);
     if (b < 0) {
       close(a);
       continue;
@@ -319,8 +321,9 @@ static gboolean open_pair(FocusMedia *m, int *rtp_fd, int *rtcp_fd, guint *pair,
     return TRUE;
   }
   g_set_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
-              "no free RTP/RTCP port pair in %u-%u (%u pairs in use)", m->port_min, m->port_max,
-              m->pairs_in_use);
+              "no free RTP/RTCP port pair in %u-%u (%u pairs in use by media legs%s%s)",
+              m->port_min, m->port_max, m->pairs_in_use, last ? "; last try: " : "",
+              last ? last->message : "");
   return FALSE;
 }
 

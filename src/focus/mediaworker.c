@@ -18,10 +18,13 @@
  * receive pass mixes and sends for every active conference. Receiving in passes between the
  * mix ticks keeps a mix tick short (it starts with at most 5 ms of packets to read), so the
  * packets of a tick leave sooner after its deadline and the next tick starts on time under
- * load. Arrival times come from the kernel (SO_TIMESTAMPNS), so jitter figures do not depend
- * on when a pass read the packet. A leg's sockets carry one
- * packet per tick each way; the sends go out with one sendto per packet (each leg has its own
- * source port, so sendmmsg cannot batch across legs — it batches the load generator's side).
+ * load. Receiving is bounded in time: a pass stops before the next mix deadline and a mix tick
+ * reads for at most 5 ms, so a burst (a sender whose machine stalled and caught up) delays its
+ * own packets, not everybody's mix; what is left is read first by the next pass. Arrival times
+ * come from the kernel (SO_TIMESTAMPNS), so jitter figures do not depend on when a pass read
+ * the packet. A leg's sockets carry one packet per tick each way; the sends go out with one
+ * sendto per packet (each leg has its own source port, so sendmmsg cannot batch across legs —
+ * it batches the load generator's side).
  *
  * Ticks: the timerfd is periodic (5 ms) with an absolute first expiry, so mix deadlines are
  * t0 + k * 20 ms and never drift. read() says how many expirations passed; a worker that fell

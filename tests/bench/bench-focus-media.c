@@ -27,12 +27,14 @@
  *
  * Method: trials of increasing size (doubling from --start, then halving the interval down to
  * 5 %), each a 2 s warm-up and a short measurement (--seconds / 6, at least 3 s); the largest
- * passing size is then confirmed with a full --seconds trial (stepping down 5 % until one
- * passes). A failed trial is repeated once before it counts (a single stall of a shared virtual
- * CPU fails a trial at any load; each late tick is reported as an overrun — the worker was still
- * busy at the deadline — or as a late wake-up). A trial where the generator itself fell behind
- * (sent under 99.5 % of its packets, or used over 90 % of its core) is reported as such (LOAD)
- * and does not count as a pass.
+ * passing size is then confirmed with a full --seconds trial (stepping down 7 % until one
+ * passes). With --rt, a worker above 95 % of its core is also stopped for the rest of each
+ * second by the kernel's real-time throttle (sched_rt_runtime_us): the "off the CPU" figure
+ * shows it, and such a size does not pass. A failed trial is repeated once before it counts (a
+ * single stall of a shared virtual CPU fails a trial at any load; each late tick is reported as an
+ * overrun — the worker was still busy at the deadline — or as a late wake-up). A trial where the
+ * generator itself fell behind (sent under 99.5 % of its packets, or used over 90 % of its core) is
+ * reported as such (LOAD) and does not count as a pass.
  * --quick: 2 s search trials and a 6 s confirmation (for a smoke run, not the figure).
  * Not part of `make check`; `make bench` runs it. */
 #include "focus/media.h"
@@ -684,7 +686,7 @@ static void capacity(Gen *g, SrtpCtxPolicy policy, int target)
     else
       hi = mid;
   }
-  for (int attempt = 0; attempt < 4; attempt++) {
+  for (int attempt = 0; attempt < 8 && lo >= opt.conf_size; attempt++) {
     Trial t = trial(g, policy, lo, confirm_s);
     if (t.pass) {
       printf("capacity %s: %d participants on one worker for %.0f s (target %d: %s); "
@@ -694,7 +696,7 @@ static void capacity(Gen *g, SrtpCtxPolicy policy, int target)
       fflush(stdout);
       return;
     }
-    lo = lo * 95 / 100 / opt.conf_size * opt.conf_size;
+    lo = lo * 93 / 100 / opt.conf_size * opt.conf_size;
   }
   printf("capacity %s: no size confirmed over %.0f s\n", focus_media_policy_name(policy),
          confirm_s);

@@ -1,23 +1,31 @@
 /* bench-focus: mikeyconfd's conference creations per second and joins per second, each with
  * the real Ticket Resolve at the real mikeykmsd (HTTPS) and the SQLite commit before the
- * answer, driven by `mikeyua load` (real SIP, real MIKEY, real SRTP media); setup latency
- * p50/p99; the daemon's RSS per idle conference.
+ * answer; setup latency p50/p99; the daemon's RSS per idle conference.
  *
- * Everything runs on this machine: mikeykmsd, mikeyconfd and mikeyua share its cores, and
- * mikeyua asks the KMS for a ticket for every call as well (the focus resolves it), so the
- * rates below are those of the whole system. For each offered rate the figures are:
+ * Everything runs on this machine. Two drivers:
+ *   1. `mikeyua load` (real SIP, real MIKEY, real SRTP media both ways): mikeyua also asks the
+ *      KMS for a ticket for every call and verifies every TRANSFER_RESP, so the rates are
+ *      those of the whole system (mikeyua, mikeykmsd and mikeyconfd share the cores);
+ *   2. SIPp (data/sipp/uac-focus-call.xml) with TRANSFER_INITs made before the run from
+ *      tickets the KMS issued (a fresh CSB ID, RAND and timestamp per call, so the replay
+ *      cache passes each once): the focus does all its work (resolve, MAC, replay cache,
+ *      decisions, media leg, commit, answer), the peer very little; SIPp sends no RTP.
+ * For each offered rate:
  *   - achieved: what the focus did, from its audit log (first to last "created" or "admitted"
  *     event of the run, microsecond timestamps: each event is committed before the 200 OK);
  *   - focus:    INVITE received to 200 OK sent, at the focus (its `stats`, last 1024 calls);
  *   - INVITE:   INVITE sent to the TRANSFER_RESP verified, at mikeyua;
- *   - setup:    mikeyua's ticket request to the TRANSFER_RESP verified.
- * RSS per idle conference: the daemon's VmRSS before and after --idle more conferences were
- * created and their calls ended (they stay live: empty-timeout 0), divided by their number.
+ *   - setup:    mikeyua's ticket request to the TRANSFER_RESP verified;
+ *   - CPU per call of each process (the focus's main thread apart).
+ * RSS per idle conference, measured first on the fresh daemon: its VmRSS before and after
+ * --idle conferences were created (each with a 1 s call) and left idle (empty-timeout 0),
+ * divided by their number.
  *
- * Options: --rates LIST (creations/s offered, default 100,250,500,1000), --seconds N (of calls
- * per rate, default 4), --join-rates LIST (default 100,250,500,1000), --conferences N (of the
- * join runs, default 20), --users N (participant credentials, default 100), --idle N (default
- * 3000). Targets on a 2-core machine: 500 creations/s, 1,000 joins/s, p99 setup under 50 ms,
+ * Options: --rates LIST (creations/s offered to mikeyua, default 100,250,500,1000), --seconds N
+ * (of calls per rate, default 4), --join-rates LIST (default 100,250,500,1000), --conferences
+ * N (of the join runs, default 20), --users N (participant credentials, default 100), --idle N
+ * (default 3000), --sipp-rates LIST (default 250,500,1000,1500), --sipp-identities N (default
+ * 20). Targets on a 2-core machine: 500 creations/s, 1,000 joins/s, p99 setup under 50 ms,
  * under 16 KiB per idle conference. Never pass/fail: the figures are printed (and written to
  * tests/bench/results/ by make bench). */
 #include "bench-util.h"
@@ -85,8 +93,9 @@ static GSubprocessLauncher *launcher(void)
   return l;
 }
 
-/* Runs argv to its end; stdout in *out. Returns the exit status. */
-static int run(const char *const *argv, char **out)
+/* Runs argv to its end; stdout in *out. Returns the exit status; on failure the child's
+ * standard error is shown unless quiet (SIPp's list of failed calls). */
+static int run_full(const char *const *argv, char **out, gboolean quiet)
 {
   g_autoptr(GSubprocessLauncher) l = launcher();
   g_autoptr(GError) error = NULL;
@@ -101,11 +110,16 @@ static int run(const char *const *argv, char **out)
     return -1;
   }
   int st = g_subprocess_get_if_exited(p) ? g_subprocess_get_exit_status(p) : -1;
-  if (st != 0 && e && *e)
+  if (st != 0 && e && *e && !quiet)
     g_printerr("%s", e);
   if (out)
     *out = g_steal_pointer(&o);
   return st;
+}
+
+static int run(const char *const *argv, char **out)
+{
+  return run_full(argv, out, FALSE);
 }
 
 static gboolean kmsd_ok(const char *first, ...) G_GNUC_NULL_TERMINATED;
@@ -495,6 +509,7 @@ static void bench_sipp(void)
             "skipped\n");
     return;
   }
+  skip_events();
   guint n_rates = 0;
   g_autofree double *rates = parse_rates(opt_sipp_rates, "250,500,1000,1500", &n_rates);
   guint n_ids = (guint)CLAMP(opt_sipp_identities, 1, MIN(opt_users, 200));
@@ -679,7 +694,7 @@ static gboolean setup(void)
   g_autofree char *fstate = g_build_filename(B.tmp, "focus", NULL);
   g_autofree char *fconf = g_strdup_printf(
       "[mikeyconfd]\nsip-listen=127.0.0.1:%u\ncredential=%s\nstate-dir=%s\ncontrol-socket=%s\n"
-      "rate-limit=0\nmax-resolves=2000\nempty-timeout=0\nlog-level=warning\n"
+      "rate-limit=0\nempty-timeout=0\nlog-level=warning\n"
       "rtp-port-min=42000\nrtp-port-max=59999\nmedia-workers=1\n",
       port, B.focus, fstate, B.sock);
   g_file_set_contents(B.confd_conf, fconf, -1, NULL);
@@ -723,6 +738,30 @@ static void bench(void)
           "SRTP media; all on this machine\n",
           opt_users);
   skip_events();
+
+  /* memory: the growth of the fresh daemon's RSS over --idle conferences created (each with
+   * its 1 s call, ended) and left idle */
+  g_print("\nmemory (first, on the fresh daemon):\n");
+  gint64 rss0 = rss_kib(B.focusd);
+  Load m;
+  double rate = 250;
+  gboolean ok = load_run((guint)opt_idle, 0, rate, &m);
+  skip_events();
+  g_usleep(500000);
+  gint64 rss1 = rss_kib(B.focusd);
+  g_autoptr(JsonNode) st = ctl_json("stats", NULL);
+  gint64 live =
+      st ? json_object_get_int_member(
+               json_object_get_object_member(
+                   json_object_get_object_member(json_node_get_object(st), "stats"), "conferences"),
+               "live")
+         : -1;
+  if (ok)
+    g_print("  RSS %" G_GINT64_FORMAT " KiB before, %" G_GINT64_FORMAT
+            " KiB after %" G_GINT64_FORMAT " more idle conferences (%" G_GINT64_FORMAT
+            " live in all): %.1f KiB per idle conference\n",
+            rss0, rss1, m.ok, live, m.ok ? (double)(rss1 - rss0) / (double)m.ok : 0);
+  g_free(m.failures);
 
   /* creations */
   guint n_rates = 0;
@@ -778,28 +817,6 @@ static void bench(void)
       best_join = achieved;
     g_free(r.failures);
   }
-
-  /* memory */
-  g_print("\nmemory:\n");
-  gint64 rss0 = rss_kib(B.focusd);
-  Load r;
-  double rate = 500;
-  gboolean ok = load_run((guint)opt_idle, 0, rate, &r);
-  g_usleep(500000);
-  gint64 rss1 = rss_kib(B.focusd);
-  g_autoptr(JsonNode) st = ctl_json("stats", NULL);
-  gint64 live =
-      st ? json_object_get_int_member(
-               json_object_get_object_member(
-                   json_object_get_object_member(json_node_get_object(st), "stats"), "conferences"),
-               "live")
-         : -1;
-  if (ok)
-    g_print("  RSS %" G_GINT64_FORMAT " KiB before, %" G_GINT64_FORMAT
-            " KiB after %" G_GINT64_FORMAT " more idle conferences (%" G_GINT64_FORMAT
-            " live in all): %.1f KiB per idle conference\n",
-            rss0, rss1, r.ok, live, r.ok ? (double)(rss1 - rss0) / (double)r.ok : 0);
-  g_free(r.failures);
 
   bench_sipp();
 

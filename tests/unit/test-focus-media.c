@@ -307,29 +307,31 @@ typedef struct {
   gint stop;
 } Net;
 
-static guint16 port_base(void)
-{
-  return (guint16)(42000 + (getpid() % 40) * 250);
-}
-
-/* The first of n consecutive free UDP ports on 127.0.0.1 (even), from port_base() on. */
+/* The first (even) of n consecutive UDP ports free on 127.0.0.1 now: other programs (another
+ * test, a daemon's media range) may hold whole ranges, so the tests look instead of assuming.
+ * The engine skips ports taken later, so a race costs nothing as long as a few stay free. */
 static guint16 free_ports(guint n)
 {
-  for (guint16 base = port_base(); base < 60000; base = (guint16)(base + 2 * n)) {
+  guint span = 62000 - 20000;
+  guint start = (guint)(getpid() * 97) % span;
+  for (guint k = 0; k < span; k += n) {
+    guint16 base = (guint16)(20000 + ((start + k) % (span - n)) / 2 * 2);
     guint ok = 0;
-    int fds[16];
-    for (; ok < n && ok < G_N_ELEMENTS(fds); ok++) {
+    int *fds = g_new(int, n);
+    for (; ok < n; ok++) {
       fds[ok] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
       struct sockaddr_in a = { .sin_family = AF_INET,
                                .sin_port = htons((guint16)(base + ok)),
                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-      if (bind(fds[ok], (struct sockaddr *)&a, sizeof a) < 0) {
-        close(fds[ok]);
+      if (fds[ok] < 0 || bind(fds[ok], (struct sockaddr *)&a, sizeof a) < 0) {
+        if (fds[ok] >= 0)
+          close(fds[ok]);
         break;
       }
     }
     for (guint i = 0; i < ok; i++)
       close(fds[i]);
+    g_free(fds);
     if (ok == n)
       return base;
   }
@@ -339,10 +341,11 @@ static guint16 free_ports(guint n)
 
 static FocusMedia *engine_new(guint workers, guint idle_ms, guint16 pmin, guint16 pmax)
 {
+  guint16 base = pmin ? 0 : free_ports(40);
   FocusMediaConfig cfg = {
     .n_workers = workers,
-    .port_min = pmin ? pmin : port_base(),
-    .port_max = pmax ? pmax : (guint16)(port_base() + 199),
+    .port_min = pmin ? pmin : base,
+    .port_max = pmax ? pmax : (guint16)(base + 39),
     .bind_address = "127.0.0.1",
     .idle_after_ms = idle_ms,
     .cname = "focus@test",
@@ -458,8 +461,9 @@ static Peer *peer_join(Net *net, const char *name, const PeerOpts *o)
   srtp_rx_init(&p->rx);
 
   g_autoptr(GError) error = NULL;
-  g_assert_true(focus_media_add_leg(net->m, CONF, name, &p->info, &error));
+  gboolean added = focus_media_add_leg(net->m, CONF, name, &p->info, &error);
   g_assert_no_error(error);
+  g_assert_true(added);
   p->leg = p->info.id;
   Keys focus_k1 = p->k1;
   if (o->tamper_focus)
