@@ -438,6 +438,8 @@ static ConfValue *load_file(const ConfOption *options, gsize n, const char *grou
       goto fail;
     }
     ConfValue *v = &values[i];
+    if (v->set)
+      continue; /* a key given twice is listed twice; GKeyFile's value is the last line's */
     g_clear_error(&local);
     switch (opt->type) {
     case CONF_STRING:

@@ -27,6 +27,8 @@
  * reads as that Error. */
 #include "fuzz.h"
 
+#include "scenario.h"
+
 #include "exchange.h"
 #include "kdf.h"
 #include "policy.h"
@@ -51,38 +53,6 @@
       fprintf(stderr, "fuzz-ticket: %s\n", (error) ? (error)->message : "(no error set)");         \
     CHECK(ok_);                                                                                    \
   } while (0)
-
-/* ------------------------------------------------------------------ scenario A constants */
-
-#define A_PSK_ALICE "a80fdb322dff8b43c7df6e7515982cf534109de3883be8274e315c1cb4eed641"
-#define A_PSK_FOCUS "c044e246f815bf09eb0d6079ab68ef6517e1180fb889f3430a10bd9f336c19bb"
-#define A_TPK "95faea175242201213e32eaf05f43f017d1b5abba40c9a25d4db58a873708bbb"
-#define A_TPK_ID "5143d51c65d4969cc2ab8e17231dccb3"
-#define A_MPK "5811cdb559f8f3192edba623072c0b157003d078ef4c85ce742a8cf24cf83960"
-#define A_MPK_SPI "d45fb556"
-#define A_TGK "3af14b5f6887b8283ea443e920305601ecdea1d07a2461fb87cf6570cd2643f6"
-#define A_TGK_SPI "f86a100d"
-#define A_TICKET_RAND "82888402b427cc213336a1e211ea743ae85b26bebd4130421aed62eb13e2352f"
-#define A_MPKI "c9b23220335cb6b5eb7c5cba99429e1c3c142ec1d43f7bf817c20b44ad478ab5"
-#define A_MPKR "9d7961045e118f64eaf6039ad9bfbe2851ad17e14ec0419261388eb13c7cb32d"
-#define A_MPKR_FORKED "32bff51e544621b600cc7e5bfea7ecd60fd1763beb90b797b091000c4445e3ce"
-#define A_TGK_FORKED "cd8cb0c4507729f7b676fe86faf33cc4b9cc3430c9355d7628b9e2e214c806d1"
-#define A_RANDRKMS "7a67d1fff5196655e9b2f1aafba1b0b62e7b76f60a20322f5904c9ff2b15d617"
-#define A_RANDRR "bece0d81eeb2a099619f46c8eb7a3f52b4c977c627bcb02a753e90f3d786181a"
-#define A_T_TICKET G_GUINT64_CONSTANT(0xed00b6103f000000)
-#define A_T_REQUEST_RESP G_GUINT64_CONSTANT(0xed00b6103f400000)
-#define A_T_RESOLVE_INIT G_GUINT64_CONSTANT(0xed00b6119a000000)
-#define A_T_RESOLVE_RESP G_GUINT64_CONSTANT(0xed00b611a3d70000)
-#define A_T_TRANSFER_RESP G_GUINT64_CONSTANT(0xed00b611b8520000)
-#define A_T_UPDATE_RESP G_GUINT64_CONSTANT(0xed00b62e66660000)
-#define A_SSRC_FOCUS 0x2c9e5b17u
-#define A_SEQ_FOCUS 15023
-#define A_SEQ_FOCUS_UPDATE 16448
-#define ALICE "sip:alice@example.org"
-#define FOCUS "sip:focus@conf.example.org"
-#define KMS "kms.example.org"
-#define TARGET "sip:conference-factory@conf.example.org"
-#define SKEW 120
 
 /* tests/data/exchange/01-a-request_init.bin */
 static const char golden_request_init_hex[] =
@@ -151,43 +121,6 @@ typedef struct {
 
 static Golden g;
 
-static GBytes *hex_bytes(const char *hex)
-{
-  gsize n = strlen(hex) / 2;
-  guint8 *b = g_malloc(n ? n : 1);
-  for (gsize i = 0; i < n; i++)
-    b[i] = (guint8)(g_ascii_xdigit_value(hex[2 * i]) << 4 | g_ascii_xdigit_value(hex[2 * i + 1]));
-  return g_bytes_new_take(b, n);
-}
-
-static MikeySecret *hex_secret(const char *hex)
-{
-  MikeySecret *s = mikey_secret_new_from_hex(hex, NULL);
-  CHECK(s != NULL);
-  return s;
-}
-
-static const guint8 *bytes_data(GBytes *b, gsize *len)
-{
-  *len = 0;
-  if (b == NULL)
-    return (const guint8 *)"";
-  const guint8 *d = g_bytes_get_data(b, len);
-  return d ? d : (const guint8 *)"";
-}
-
-static MikeyIov iov_bytes(GBytes *b)
-{
-  gsize n;
-  const guint8 *d = bytes_data(b, &n);
-  return (MikeyIov){ d, n };
-}
-
-static MikeyIov iov_str(const char *s)
-{
-  return (MikeyIov){ (const guint8 *)s, strlen(s) };
-}
-
 static const MikeySecret *lookup_tpk(GBytes *tpk_id, gpointer user_data)
 {
   (void)tpk_id;
@@ -199,32 +132,32 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
   (void)argc;
   (void)argv;
-  g.psk_alice = hex_secret(A_PSK_ALICE);
-  g.psk_focus = hex_secret(A_PSK_FOCUS);
-  g.tpk = hex_secret(A_TPK);
-  g.tpk_id = hex_bytes(A_TPK_ID);
-  g.randrkms = hex_bytes(A_RANDRKMS);
-  g.randrr = hex_bytes(A_RANDRR);
-  g.request_init = hex_bytes(golden_request_init_hex);
-  g.transfer_init = hex_bytes(golden_transfer_init_hex);
-  g.resolve_init = hex_bytes(golden_resolve_init_hex);
-  g.update_init = hex_bytes(golden_update_init_hex);
+  g.psk_alice = fz_hex_secret(A_PSK_ALICE);
+  g.psk_focus = fz_hex_secret(A_PSK_FOCUS);
+  g.tpk = fz_hex_secret(A_TPK);
+  g.tpk_id = fz_hex_bytes(A_TPK_ID);
+  g.randrkms = fz_hex_bytes(A_RANDRKMS);
+  g.randrr = fz_hex_bytes(A_RANDRR);
+  g.request_init = fz_hex_bytes(golden_request_init_hex);
+  g.transfer_init = fz_hex_bytes(golden_transfer_init_hex);
+  g.resolve_init = fz_hex_bytes(golden_resolve_init_hex);
+  g.update_init = fz_hex_bytes(golden_update_init_hex);
 
   g_autoptr(GError) error = NULL;
   g_autoptr(MikeyMsg) ti = mikey_msg_parse_bytes(g.transfer_init, &error);
   CHECK_OK(ti != NULL, error);
   g.grant.ticket = mikey_payload_dup(mikey_msg_find(ti, MIKEY_PT_TICKET, 0, 0), &error);
   CHECK_OK(g.grant.ticket != NULL, error);
-  g.grant.mpki = hex_secret(A_MPKI);
-  g.grant.mpkr = hex_secret(A_MPKR);
-  g.grant.tgk = hex_secret(A_TGK);
-  g.grant.tgk_spi = hex_bytes(A_TGK_SPI);
+  g.grant.mpki = fz_hex_secret(A_MPKI);
+  g.grant.mpkr = fz_hex_secret(A_MPKR);
+  g.grant.tgk = fz_hex_secret(A_TGK);
+  g.grant.tgk_spi = fz_hex_bytes(A_TGK_SPI);
   g.grant.t = A_T_REQUEST_RESP;
 
-  g.resolved.mpki = hex_secret(A_MPKI);
-  g.resolved.mpkr = hex_secret(A_MPKR_FORKED);
-  g.resolved.tgk = hex_secret(A_TGK_FORKED);
-  g.resolved.tgk_spi = hex_bytes(A_TGK_SPI);
+  g.resolved.mpki = fz_hex_secret(A_MPKI);
+  g.resolved.mpkr = fz_hex_secret(A_MPKR_FORKED);
+  g.resolved.tgk = fz_hex_secret(A_TGK_FORKED);
+  g.resolved.tgk_spi = fz_hex_bytes(A_TGK_SPI);
   g.resolved.idrr = g_bytes_new_static(TARGET, strlen(TARGET));
   g.resolved.randrkms = g_bytes_ref(g.randrkms);
 
@@ -234,7 +167,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                 mikey_transfer_init_verify(&view, &g.resolved, TARGET, &error);
   CHECK_OK(ok, error);
   gsize rr_len;
-  const guint8 *rr = bytes_data(g.randrr, &rr_len);
+  const guint8 *rr = fz_bytes_data(g.randrr, &rr_len);
   MikeyTransferRespParams params = { .t = A_T_TRANSFER_RESP,
                                      .randrr = rr,
                                      .randrr_len = rr_len,
@@ -254,71 +187,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 /* ------------------------------------------------------------------ re-signing */
 
-/* Recomputes the base-ticket MAC of a TICKET with the TPK, whatever its contents; FALSE when
- * its Ticket Data has no RAND and closing V of its suite to do it with. */
-static gboolean ticket_resign(MikeyPayload *ticket)
-{
-  MikeyTicketBody *t = &ticket->u.ticket;
-  if (t->prf != MIKEY_PRF_HMAC_SHA1 && t->prf != MIKEY_PRF_HMAC_SHA256)
-    return FALSE;
-  MikeyMacAlg alg = mikey_suite_mac_alg(t->prf);
-  gsize mac_len = (gsize)mikey_mac_len(alg);
-  gsize len;
-  const guint8 *d = bytes_data(t->ticket_data, &len);
-  g_autoptr(GPtrArray) chain = mikey_chain_parse(d, len, FALSE, MIKEY_PT_THDR, 0, NULL);
-  if (chain == NULL || chain->len == 0)
-    return FALSE;
-  MikeyPayload *rand = mikey_chain_find(chain, MIKEY_PT_RAND, 0, 0);
-  MikeyPayload *v = g_ptr_array_index(chain, chain->len - 1);
-  if (rand == NULL || v->type != MIKEY_PT_V || v->u.v.alg != alg || len < mac_len)
-    return FALSE;
-  gsize rand_len;
-  const guint8 *rand_data = bytes_data(rand->u.rand.data, &rand_len);
-  g_autoptr(MikeySecret) key =
-      mikey_kdf_ticket(t->prf, g.tpk, MIKEY_C_AUTH, MIKEY_LABEL_TPK, rand_data, rand_len,
-                       (gsize)mikey_auth_key_len(alg), NULL);
-  g_autoptr(GBytes) alone = mikey_payload_encode(ticket, NULL);
-  guint8 mac[64];
-  if (key == NULL || alone == NULL ||
-      !mikey_ticket_mac(alg, key, alone, g_bytes_get_size(t->initiator_data), mac_len, mac, NULL))
-    return FALSE;
-  guint8 *patched = g_memdup2(d, len);
-  memcpy(patched + len - mac_len, mac, mac_len);
-  g_bytes_unref(t->ticket_data);
-  t->ticket_data = g_bytes_new_take(patched, len);
-  return TRUE;
-}
-
-/* The V of a REQUEST_INIT_PSK / RESOLVE_INIT_PSK, signed again with the requester's PSK (and
- * the ticket's MAC with the TPK): what alice or the focus could send. NULL if it cannot be. */
-static GBytes *kms_request_resign(MikeyKmsRequest *req, const MikeySecret *psk,
-                                  const char *fallback)
-{
-  MikeyMsg *msg = req->msg;
-  gboolean request = msg->hdr.data_type == MIKEY_DT_REQUEST_INIT_PSK;
-  if (!request && req->tp->type == MIKEY_PT_TICKET)
-    ticket_resign(req->tp);
-  MikeyPrf prf = msg->hdr.prf;
-  gsize rand_len;
-  const guint8 *rand = bytes_data(req->rand, &rand_len);
-  g_autoptr(MikeySecret) auth = mikey_kdf_msg(
-      prf, psk, MIKEY_C_AUTH, msg->hdr.csb_id, MIKEY_LABEL_INITIAL, request ? rand : NULL,
-      request ? rand_len : 0, request ? NULL : rand, request ? 0 : rand_len,
-      (gsize)mikey_auth_key_len(mikey_suite_mac_alg(prf)), NULL);
-  if (auth == NULL)
-    return NULL;
-  MikeyIov ids[2] = { req->id ? iov_bytes(req->id) : iov_str(fallback),
-                      req->id_kms ? iov_bytes(req->id_kms) : iov_str(KMS) };
-  return mikey_msg_sign(msg, auth, ids, 2, NULL);
-}
-
 /* A TRANSFER_INIT signed again as its initiator would (V keyed from MPKi, Vi = V in the
  * Initiator Data when the ticket forks), or a CSB update with the CSB's auth key. */
 static GBytes *transfer_init_resign(MikeyTransferInitView *view)
 {
   MikeyMsg *msg = view->msg;
   if (view->is_update) {
-    MikeyIov ids[2] = { iov_bytes(g.state_r.id_i), iov_bytes(g.state_r.id_r) };
+    MikeyIov ids[2] = { fz_iov_bytes(g.state_r.id_i), fz_iov_bytes(g.state_r.id_r) };
     return mikey_msg_sign(msg, g.state_r.auth_key, ids, 2, NULL);
   }
   MikeyTicketBody *tb = &view->ticket->u.ticket;
@@ -332,13 +207,14 @@ static GBytes *transfer_init_resign(MikeyTransferInitView *view)
   MikeyPrf prf = msg->hdr.prf;
   MikeyMacAlg alg = mikey_suite_mac_alg(prf);
   gsize ri_len;
-  const guint8 *ri = bytes_data(view->randri, &ri_len);
+  const guint8 *ri = fz_bytes_data(view->randri, &ri_len);
   g_autoptr(MikeySecret) auth =
       mikey_kdf_msg(prf, g.resolved.mpki, MIKEY_C_AUTH, msg->hdr.csb_id, MIKEY_LABEL_INITIAL, ri,
                     ri_len, NULL, 0, (gsize)mikey_auth_key_len(alg), NULL);
   if (auth == NULL)
     return NULL;
-  MikeyIov ids[2] = { iov_bytes(id_i), view->id_r ? iov_bytes(view->id_r) : iov_str(TARGET) };
+  MikeyIov ids[2] = { fz_iov_bytes(id_i),
+                      view->id_r ? fz_iov_bytes(view->id_r) : fz_iov_str(TARGET) };
   g_autoptr(GBytes) signed_once = mikey_msg_sign(msg, auth, ids, 2, NULL);
   if (signed_once == NULL)
     return NULL;
@@ -369,7 +245,7 @@ static GBytes *kms_response_resign(GBytes *body)
       mikey_msg_find(init_msg, MIKEY_PT_RANDR, request ? MIKEY_RAND_ROLE_I : MIKEY_RAND_ROLE_R, 0);
   CHECK(rand != NULL);
   gsize rand_len;
-  const guint8 *r = bytes_data(rand->u.rand.data, &rand_len);
+  const guint8 *r = fz_bytes_data(rand->u.rand.data, &rand_len);
   MikeyPrf prf = msg->hdr.prf;
   g_autoptr(MikeySecret) auth = mikey_kdf_msg(
       prf, request ? g.psk_alice : g.psk_focus, MIKEY_C_AUTH, msg->hdr.csb_id, MIKEY_LABEL_RESPONSE,
@@ -377,7 +253,7 @@ static GBytes *kms_response_resign(GBytes *body)
       (gsize)mikey_auth_key_len(mikey_suite_mac_alg(prf)), NULL);
   if (auth == NULL)
     return NULL;
-  MikeyIov whole = iov_bytes(init);
+  MikeyIov whole = fz_iov_bytes(init);
   return mikey_msg_sign(msg, auth, &whole, 1, NULL);
 }
 
@@ -430,16 +306,16 @@ static gboolean fuzz_policy(const MikeyPayload *p, guint64 now, MikeyPolicySpec 
 /* A key with the SPI of scenario A's MPK or TGK. */
 static MikeyKeyData *key_data(MikeyKeyType type, const MikeySecret *key, const char *spi_hex)
 {
-  g_autoptr(GBytes) spi = hex_bytes(spi_hex);
+  g_autoptr(GBytes) spi = fz_hex_bytes(spi_hex);
   gsize spi_len;
-  const guint8 *s = bytes_data(spi, &spi_len);
+  const guint8 *s = fz_bytes_data(spi, &spi_len);
   return mikey_key_data_new(type, key, s, spi_len);
 }
 
 /* The first len bytes of a scenario A key (16 for the PRF 0 suite). */
 static MikeySecret *key_prefix(const char *hex, gsize len)
 {
-  g_autoptr(MikeySecret) full = hex_secret(hex);
+  g_autoptr(MikeySecret) full = fz_hex_secret(hex);
   return mikey_secret_new_from_data(full->data, MIN(len, full->len));
 }
 
@@ -458,9 +334,9 @@ static void kms_grant(const MikeyKmsRequest *req, GBytes *body, const MikeySecre
   g_autoptr(GPtrArray) ticket_keys = mikey_key_data_list_new();
   g_ptr_array_add(ticket_keys, key_data(MIKEY_KEY_MPK, mpk, A_MPK_SPI));
   g_ptr_array_add(ticket_keys, key_data(MIKEY_KEY_TGK, tgk, A_TGK_SPI));
-  g_autoptr(GBytes) rand = hex_bytes(A_TICKET_RAND);
+  g_autoptr(GBytes) rand = fz_hex_bytes(A_TICKET_RAND);
   gsize rand_len;
-  const guint8 *r = bytes_data(rand, &rand_len);
+  const guint8 *r = fz_bytes_data(rand, &rand_len);
   MikeyTicketSeal seal = { .t = A_T_TICKET,
                            .rand = r,
                            .rand_len = rand_len,
@@ -528,7 +404,7 @@ static void kms_resolve(const MikeyKmsRequest *req, GBytes *body, const MikeySec
   if (idrr == NULL)
     return;
   gsize rk_len;
-  const guint8 *rk = bytes_data(g.randrkms, &rk_len);
+  const guint8 *rk = fz_bytes_data(g.randrkms, &rk_len);
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) resp =
       mikey_kms_resolve_respond(req, psk, opened, idrr, rk, rk_len, A_T_RESOLVE_RESP, KMS, &error);
@@ -586,7 +462,7 @@ static void kms_path(GBytes *body, gboolean resigned)
   CHECK_OK(err != NULL, error);
 
   if (!verified && !resigned) {
-    g_autoptr(GBytes) again = kms_request_resign(&req, psk, owner);
+    g_autoptr(GBytes) again = fz_kms_request_resign(&req, psk, owner, g.tpk);
     mikey_kms_request_clear(&req);
     if (again)
       kms_path(again, TRUE);
@@ -635,7 +511,7 @@ static void transfer_path(GBytes *body, gboolean resigned)
       CHECK_OK(verified, error);
     if (verified && answerable) {
       gsize rr_len;
-      const guint8 *rr = bytes_data(g.randrr, &rr_len);
+      const guint8 *rr = fz_bytes_data(g.randrr, &rr_len);
       MikeyTransferRespParams params = { .t = A_T_TRANSFER_RESP,
                                          .randrr = rr,
                                          .randrr_len = rr_len,

@@ -21,7 +21,9 @@
 # (the libFuzzer binary links with $(LDADD) only).
 
 FUZZ_REPLAYS += \
+	tests/fuzz/fuzz-config.replay \
 	tests/fuzz/fuzz-control.replay \
+	tests/fuzz/fuzz-kms-body.replay \
 	tests/fuzz/fuzz-media-rx.replay \
 	tests/fuzz/fuzz-mikey-parse.replay \
 	tests/fuzz/fuzz-sdp.replay \
@@ -35,7 +37,20 @@ tests_fuzz_fuzz_sdpaudio_replay_LDADD = $(COMMON_LIBS)
 # (its libFuzzer binary too: the rule below links $(LDADD) only)
 tests/fuzz/fuzz-sdpaudio$(EXEEXT): LDADD = $(COMMON_LIBS)
 tests/fuzz/fuzz-sdpaudio$(EXEEXT): src/common/libcommon.a
+# Scenario A's keys and the re-signing of requests, shared by fuzz-ticket and fuzz-kms-body.
+noinst_LIBRARIES += tests/fuzz/libfuzzscenario.a
+tests_fuzz_libfuzzscenario_a_SOURCES = tests/fuzz/scenario.c tests/fuzz/scenario.h
 tests_fuzz_fuzz_ticket_replay_SOURCES = tests/fuzz/fuzz-ticket.c tests/fuzz/replay-main.c
+tests_fuzz_fuzz_ticket_replay_LDADD = tests/fuzz/libfuzzscenario.a $(LDADD)
+tests/fuzz/fuzz-ticket$(EXEEXT): LDADD = tests/fuzz/libfuzzscenario.a src/mikey/libmikey.a $(MIKEY_LIBS)
+tests/fuzz/fuzz-ticket$(EXEEXT): tests/fuzz/libfuzzscenario.a
+# fuzz-kms-body: the KMS engine over a real store (libkms).
+KMS_FUZZ_LIBS = tests/fuzz/libfuzzscenario.a $(KMS_LIBS)
+tests_fuzz_fuzz_kms_body_replay_SOURCES = tests/fuzz/fuzz-kms-body.c tests/fuzz/replay-main.c
+tests_fuzz_fuzz_kms_body_replay_LDADD = $(KMS_FUZZ_LIBS)
+tests/fuzz/fuzz-kms-body$(EXEEXT): LDADD = $(KMS_FUZZ_LIBS)
+tests/fuzz/fuzz-kms-body$(EXEEXT): tests/fuzz/libfuzzscenario.a src/kms/libkms.a \
+	src/common/libcommon.a
 tests_fuzz_fuzz_control_replay_SOURCES = tests/fuzz/fuzz-control.c tests/fuzz/replay-main.c
 tests_fuzz_fuzz_control_replay_LDADD = $(FOCUS_LIBS)
 tests/fuzz/fuzz-control$(EXEEXT): LDADD = $(FOCUS_LIBS)
@@ -44,6 +59,14 @@ tests_fuzz_fuzz_media_rx_replay_SOURCES = tests/fuzz/fuzz-media-rx.c tests/fuzz/
 tests_fuzz_fuzz_media_rx_replay_LDADD = $(FOCUS_LIBS)
 tests/fuzz/fuzz-media-rx$(EXEEXT): LDADD = $(FOCUS_LIBS)
 tests/fuzz/fuzz-media-rx$(EXEEXT): src/focus/libfocus.a src/common/libcommon.a
+
+# fuzz-config: the three programs' option tables (libkms, libfocus, libua) read a config file.
+CONFIG_FUZZ_LIBS = src/ua/libua.a src/kms/libkms.a src/focus/libfocus.a $(SIPGLIB_LIBS) $(COMMON_LIBS)
+tests_fuzz_fuzz_config_replay_SOURCES = tests/fuzz/fuzz-config.c tests/fuzz/replay-main.c
+tests_fuzz_fuzz_config_replay_LDADD = $(CONFIG_FUZZ_LIBS)
+tests/fuzz/fuzz-config$(EXEEXT): LDADD = $(CONFIG_FUZZ_LIBS)
+tests/fuzz/fuzz-config$(EXEEXT): src/ua/libua.a src/kms/libkms.a src/focus/libfocus.a \
+	src/common/libsipglib.a src/common/libcommon.a
 
 EXTRA_DIST += \
 	tests/fuzz/corpus \

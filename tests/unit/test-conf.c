@@ -137,6 +137,30 @@ static void test_file_and_cli(Fixture *f, gconstpointer data)
   g_assert_cmpstr(f->state_dir, ==, "/srv/state");
 }
 
+/* A key given twice: the last line wins, for every type (the fuzzer found the string value of
+ * the first line leaked). */
+static void test_duplicate_keys(Fixture *f, gconstpointer data)
+{
+  g_autofree char *path = write_conf(f, "dup.conf",
+                                     "[prog]\n"
+                                     "name=first\n"
+                                     "port=1\n"
+                                     "pattern=sip:a@*\n"
+                                     "name=second\n"
+                                     "port=2\n"
+                                     "pattern=sip:b@*;sip:c@*\n"
+                                     "state-dir=/one\n"
+                                     "state-dir=/two\n");
+  g_autoptr(GError) error = NULL;
+  g_assert_true(parse(f, NULL, NULL, &error, "--config", path, NULL));
+  g_assert_no_error(error);
+  g_assert_cmpstr(f->name, ==, "second");
+  g_assert_cmpint(f->port, ==, 2);
+  g_assert_cmpuint(g_strv_length(f->patterns), ==, 2);
+  g_assert_cmpstr(f->patterns[0], ==, "sip:b@*");
+  g_assert_cmpstr(f->state_dir, ==, "/two");
+}
+
 static void test_cli_over_file(Fixture *f, gconstpointer data)
 {
   g_autofree char *path = write_conf(f, "prog.conf",
@@ -343,6 +367,7 @@ int main(int argc, char **argv)
   ADD("/conf/file-over-defaults", test_file_and_cli);
   ADD("/conf/cli-over-file", test_cli_over_file);
   ADD("/conf/positional-kept", test_positional_kept);
+  ADD("/conf/duplicate-keys", test_duplicate_keys);
   ADD("/conf/file-errors", test_file_errors);
   ADD("/conf/cli-errors", test_cli_errors);
   ADD("/conf/reload", test_reload);
