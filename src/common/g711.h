@@ -4,7 +4,8 @@
  * alaw_compress/expand). Decoding, and A-law encoding, are also bit-exact with the classic Sun
  * reference (linear2ulaw & co.); Sun's µ-law encoder maps a negative input x as if it were
  * x - 4 (magnitude -(x >> 2) instead of ~x >> 2), so for x < 0 the two may differ by one step.
- * Decoding is a table lookup, encoding a few integer operations; no state, no allocation. */
+ * Decoding is a table lookup, encoding a few integer operations (a block: a lookup in a table
+ * made from them on first use); no other state, no allocation. */
 #pragma once
 
 #include <glib.h>

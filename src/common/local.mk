@@ -15,6 +15,7 @@ src_common_libcommon_a_SOURCES = \
 	src/common/rtp.c \
 	src/common/sdpaudio.c \
 	src/common/sipuri.c \
+	src/common/srtpcrypto.c \
 	src/common/srtpctx.c \
 	src/common/tone.c \
 	src/common/wav.c \
@@ -31,6 +32,7 @@ noinst_HEADERS += \
 	src/common/rtp.h \
 	src/common/sdpaudio.h \
 	src/common/sipuri.h \
+	src/common/srtpcrypto.h \
 	src/common/srtpctx.h \
 	src/common/tone.h \
 	src/common/wav.h \

@@ -3,11 +3,13 @@
  * macro there (srtp_crypto_policy_set_rtp_default). */
 #include "srtpctx.h"
 
+#include <dlfcn.h>
 #include <gio/gio.h>
 #include <srtp2/srtp.h>
 #include <string.h>
 
 #include "rtp.h"
+#include "srtpcrypto.h"
 
 #define SRTPCTX_MAX_PACKET 65535 /* nothing larger fits a UDP datagram */
 #define SRTPCTX_RTCP_HEADER 8
@@ -19,36 +21,97 @@ struct SrtpCtx {
   SrtpCtxDirection direction;
   gboolean any_ssrc;
   guint32 ssrc;
-  gsize rtp_tag; /* bytes protect adds to RTP */
+  gsize rtp_tag;         /* bytes protect adds to RTP */
+  gboolean save_on_fail; /* the GCM under libsrtp may leave a failed packet decrypted */
 };
 
-/* The one process-wide state: srtp_init()'s outcome, and a session that is never used but
- * keeps NSS initialised. libsrtp's NSS ciphers open an NSS context each and close it when
- * freed; without a context left open, NSS starts up again for the next srtp_create(): 0.6 ms
- * instead of 10-15 us here, and a full NSS shutdown/startup whenever a process's last call
- * ends. */
+/* The one process-wide state: srtp_init()'s outcome, the crypto libsrtp runs on, and what keeps
+ * NSS initialised. */
 static struct {
   gsize once;
+  gint done;   /* (atomic) the init has run */
+  gint wanted; /* (atomic) SrtpCtxCrypto for the init */
+  SrtpCtxCrypto crypto;
   srtp_err_status_t status;
+  gboolean nss_ours; /* NSS was started here, for speed, and stays up */
   srtp_t nss_keeper;
 } srtpctx_lib;
+
+/* ------------------------------------------------------------------ NSS
+ *
+ * Debian's libsrtp2 encrypts through NSS, and starts NSS itself (NSS_InitContext with
+ * NSS_INIT_OPTIMIZESPACE) when its first cipher is made — srtp_init()'s self-tests already do.
+ * OPTIMIZESPACE gives NSS's softoken 32-bucket session tables; libsrtp's GCM opens and closes an
+ * NSS session for every packet and each context keeps sessions open, so with a thousand legs
+ * every packet walks long hash chains (measured: the focus worker's cost per participant grew
+ * with the number of legs, ~30 % of its time in one chain walk at 1,000 legs). Started first
+ * without that flag, NSS sizes those tables for speed (1,024 buckets, one lock per bucket group).
+ * Whoever initialises NSS first decides, so this runs before srtp_init(). libnss3 is already
+ * loaded as libsrtp2's dependency: the entry points are looked up at run time, no new build
+ * dependency. The context is kept for the life of the process, which also keeps NSS up between
+ * libsrtp's contexts (else every srtp_create() after the last srtp_dealloc() starts NSS again:
+ * 0.6 ms instead of 10-15 us). This matters when libsrtp runs on its own crypto
+ * (SRTPCTX_CRYPTO_LIBSRTP); on OpenSSL's, NSS still serves libsrtp's own self-tests. */
+#define NSS_FLAGS_NO_DB 0xF /* READONLY | NOCERTDB | NOMODDB | FORCEOPEN, not OPTIMIZESPACE */
+
+typedef void *(*NssInitContextFn)(const char *, const char *, const char *, const char *, void *,
+                                  unsigned int);
+typedef int (*NssIsInitializedFn)(void);
+
+static gboolean nss_init_for_speed(void)
+{
+  NssIsInitializedFn is_init = (NssIsInitializedFn)dlsym(RTLD_DEFAULT, "NSS_IsInitialized");
+  NssInitContextFn init = (NssInitContextFn)dlsym(RTLD_DEFAULT, "NSS_InitContext");
+  if (init == NULL || is_init == NULL || is_init())
+    return FALSE; /* not NSS-backed, or someone else started it */
+  return init("", "", "", "", NULL, NSS_FLAGS_NO_DB) != NULL;
+}
+
+/* A session that is never used but keeps NSS initialised, when NSS was not started here and
+ * libsrtp runs on its own crypto. */
+static srtp_t nss_keeper(void)
+{
+  guint8 key[SRTP_MASTER_KEY_LEN] = { 0 };
+  srtp_policy_t pol;
+  memset(&pol, 0, sizeof pol);
+  srtp_crypto_policy_set_rtp_default(&pol.rtp);
+  srtp_crypto_policy_set_rtcp_default(&pol.rtcp);
+  pol.ssrc.type = ssrc_any_inbound;
+  pol.key = key;
+  pol.window_size = 128;
+  srtp_t s = NULL;
+  if (srtp_create(&s, &pol) != srtp_err_status_ok)
+    return NULL; /* only slower */
+  return s;
+}
+
+gboolean srtpctx_set_crypto(SrtpCtxCrypto crypto)
+{
+  if (g_atomic_int_get(&srtpctx_lib.done))
+    return srtpctx_lib.crypto == crypto;
+  g_atomic_int_set(&srtpctx_lib.wanted, (gint)crypto);
+  return TRUE;
+}
 
 gboolean srtpctx_global_init(GError **error)
 {
   if (g_once_init_enter(&srtpctx_lib.once)) {
+    srtpctx_lib.nss_ours = nss_init_for_speed();
     srtpctx_lib.status = srtp_init();
+    srtpctx_lib.crypto = SRTPCTX_CRYPTO_LIBSRTP;
     if (srtpctx_lib.status == srtp_err_status_ok) {
-      guint8 key[SRTP_MASTER_KEY_LEN] = { 0 };
-      srtp_policy_t pol;
-      memset(&pol, 0, sizeof pol);
-      srtp_crypto_policy_set_rtp_default(&pol.rtp);
-      srtp_crypto_policy_set_rtcp_default(&pol.rtcp);
-      pol.ssrc.type = ssrc_any_inbound;
-      pol.key = key;
-      pol.window_size = 128;
-      if (srtp_create(&srtpctx_lib.nss_keeper, &pol) != srtp_err_status_ok)
-        srtpctx_lib.nss_keeper = NULL; /* only slower */
+      g_autoptr(GError) err = NULL;
+      if (g_atomic_int_get(&srtpctx_lib.wanted) == SRTPCTX_CRYPTO_OPENSSL) {
+        if (srtp_crypto_install(&err))
+          srtpctx_lib.crypto = SRTPCTX_CRYPTO_OPENSSL;
+        else
+          g_warning("SRTP stays on libsrtp2's own crypto: %s", err->message);
+      }
+      /* (on OpenSSL's crypto no context touches NSS after the init) */
+      if (!srtpctx_lib.nss_ours && srtpctx_lib.crypto == SRTPCTX_CRYPTO_LIBSRTP)
+        srtpctx_lib.nss_keeper = nss_keeper();
     }
+    g_atomic_int_set(&srtpctx_lib.done, 1);
     g_once_init_leave(&srtpctx_lib.once, 1);
   }
   if (srtpctx_lib.status != srtp_err_status_ok) {
@@ -57,6 +120,23 @@ gboolean srtpctx_global_init(GError **error)
     return FALSE;
   }
   return TRUE;
+}
+
+SrtpCtxCrypto srtpctx_crypto(void)
+{
+  return srtpctx_global_init(NULL) ? srtpctx_lib.crypto : SRTPCTX_CRYPTO_LIBSRTP;
+}
+
+const char *srtpctx_crypto_name(void)
+{
+  if (srtpctx_crypto() == SRTPCTX_CRYPTO_OPENSSL)
+    return "OpenSSL's AES-128-CTR, AES-128-GCM and HMAC-SHA1 under libsrtp2";
+  return "libsrtp2's own";
+}
+
+gboolean srtpctx_nss_for_speed(void)
+{
+  return srtpctx_global_init(NULL) && srtpctx_lib.nss_ours;
 }
 
 gsize srtpctx_rtp_overhead(SrtpCtxPolicy policy)
@@ -164,6 +244,8 @@ SrtpCtx *srtpctx_new(const SrtpCtxParams *p, GError **error)
   c->any_ssrc = p->any_ssrc;
   c->ssrc = p->ssrc;
   c->rtp_tag = srtpctx_rtp_overhead(p->policy);
+  c->save_on_fail =
+      p->policy == SRTPCTX_AEAD_AES_128_GCM && srtpctx_lib.crypto != SRTPCTX_CRYPTO_OPENSSL;
   return c;
 }
 
@@ -230,10 +312,11 @@ static SrtpCtxResult rtp_check(const SrtpCtx *c, SrtpCtxDirection dir, const gui
   return SRTPCTX_OK;
 }
 
-/* Unprotects buf and leaves it as it was on failure. libsrtp's GCM on NSS decrypts the
- * payload in place even when the tag then fails to verify (AES-CM checks the tag first), so for
- * GCM the bytes from `from` on are copied aside first: a memcpy of the packet body, on the
- * stack up to SRTPCTX_SAVE_STACK bytes (an audio packet), on the heap above. */
+/* Unprotects buf and leaves it as it was on failure. libsrtp's own GCM (on NSS) decrypts the
+ * payload in place even when the tag then fails to verify (AES-CM checks the tag first; the
+ * OpenSSL GCM of srtpcrypto.c puts the ciphertext back itself), so there the bytes from `from`
+ * on are copied aside first: on the stack up to SRTPCTX_SAVE_STACK bytes (an audio packet), on
+ * the heap above. */
 #define SRTPCTX_SAVE_STACK 2048
 
 static SrtpCtxResult unprotect_intact(SrtpCtx *c, gboolean rtcp, guint8 *buf, gsize *len,
@@ -242,7 +325,7 @@ static SrtpCtxResult unprotect_intact(SrtpCtx *c, gboolean rtcp, guint8 *buf, gs
   guint8 stack[SRTPCTX_SAVE_STACK];
   guint8 *save = NULL;
   gsize n = *len - from;
-  if (c->policy == SRTPCTX_AEAD_AES_128_GCM) {
+  if (c->save_on_fail) {
     save = n <= sizeof stack ? stack : g_malloc(n);
     memcpy(save, buf + from, n);
   }
@@ -392,9 +475,32 @@ void srtp_rx_clear(SrtpRx *rx)
   memset(rx, 0, sizeof *rx);
 }
 
+/* A failure another key might not have: the tag did not verify, the index was seen (under this
+ * key; the other key's replay window is its own), or the context is for another SSRC (a CSB
+ * update changed the peer's SSRC: the two contexts are for different streams). */
 static gboolean worth_another_try(SrtpCtxResult r)
 {
-  return r == SRTPCTX_ERR_AUTH || r == SRTPCTX_ERR_REPLAY || r == SRTPCTX_ERR_REPLAY_OLD;
+  return r == SRTPCTX_ERR_AUTH || r == SRTPCTX_ERR_REPLAY || r == SRTPCTX_ERR_REPLAY_OLD ||
+         r == SRTPCTX_ERR_SSRC;
+}
+
+/* How much a failure says about the packet, when both keys refused it: a replay under one key
+ * proves it genuine (it authenticated) and old; an authentication failure says it is for that
+ * context's stream but forged or under another key; an SSRC mismatch only that the context is
+ * for another stream. */
+static int telling(SrtpCtxResult r)
+{
+  switch (r) {
+  case SRTPCTX_ERR_REPLAY:
+  case SRTPCTX_ERR_REPLAY_OLD:
+    return 3;
+  case SRTPCTX_ERR_AUTH:
+    return 2;
+  case SRTPCTX_ERR_SSRC:
+    return 1;
+  default:
+    return 0;
+  }
 }
 
 static SrtpCtxResult rx_unprotect(SrtpRx *rx, gboolean rtcp, guint8 *buf, gsize *len, gint64 now,
@@ -431,11 +537,9 @@ static SrtpCtxResult rx_unprotect(SrtpRx *rx, gboolean rtcp, guint8 *buf, gsize 
   }
   if (second == NULL || !worth_another_try(r1))
     return r1;
-  /* Both failed: a replay under one key says more than an auth failure under the other. */
-  if (r1 == SRTPCTX_ERR_AUTH && r2 != SRTPCTX_ERR_AUTH)
-    return r2;
-  if (r2 == SRTPCTX_ERR_AUTH && r1 != SRTPCTX_ERR_AUTH)
-    return r1;
+  /* Both failed: the more telling failure; between equals, the current key's. */
+  if (telling(r1) != telling(r2))
+    return telling(r1) > telling(r2) ? r1 : r2;
   return first == rx->current ? r1 : r2;
 }
 

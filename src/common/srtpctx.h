@@ -8,6 +8,11 @@
  * packet of each SSRC a wildcard context sees). Call srtpctx_global_init() once before anything
  * else (any thread; later calls do nothing).
  *
+ * Crypto. libsrtp2 does SRTP; the AES and HMAC under it are OpenSSL's (srtpcrypto.h: Debian's
+ * libsrtp2 is built on NSS, whose per-packet overhead dominated the focus's media workers), unless
+ * srtpctx_set_crypto() asked for libsrtp's own before the init. Either way the packets are the
+ * same bytes (the tests check both against each other and against libsrtp's reference packets).
+ *
  * Re-keying (profile 8): SrtpRx holds the current inbound context and, for a while, the
  * previous one; packets that fail under one are tried under the other, so no packet is lost
  * while the peer switches keys. */
@@ -59,10 +64,26 @@ typedef struct {
 
 typedef struct SrtpCtx SrtpCtx;
 
-/* Once per process; thread-safe. FALSE with error if libsrtp cannot start. Also keeps one
- * idle libsrtp session for the life of the process, so that NSS (Debian's libsrtp2 backend)
- * stays initialised between calls: creating a context then costs ~10 us, not ~0.6 ms. */
+typedef enum {
+  SRTPCTX_CRYPTO_OPENSSL = 0, /* OpenSSL's AES-CTR, AES-GCM and HMAC under libsrtp (default) */
+  SRTPCTX_CRYPTO_LIBSRTP,     /* libsrtp2's own crypto (NSS on Debian) */
+} SrtpCtxCrypto;
+
+/* Once per process; thread-safe. FALSE with error if libsrtp cannot start. First it starts NSS
+ * (libsrtp2's crypto on Debian) sized for speed, before libsrtp would start it sized for space
+ * (srtpctx.c explains), and keeps it up for the life of the process; then libsrtp, then the
+ * OpenSSL crypto (if that fails libsrtp's own is kept, with a warning). */
 gboolean srtpctx_global_init(GError **error);
+/* Which crypto the init installs: call before srtpctx_global_init() (tests and benchmarks
+ * compare the two). Afterwards it changes nothing and answers whether crypto is the one in use.
+ */
+gboolean srtpctx_set_crypto(SrtpCtxCrypto crypto);
+/* The crypto in use (initialises if needed), and its description for logs and benchmarks. */
+SrtpCtxCrypto srtpctx_crypto(void);
+const char *srtpctx_crypto_name(void);
+/* TRUE if the init started NSS itself, sized for speed (FALSE: not NSS-backed, or NSS was
+ * already up). */
+gboolean srtpctx_nss_for_speed(void);
 
 /* A context for p (G_IO_ERROR_INVALID_ARGUMENT for wrong lengths or a ROC with any_ssrc).
  * Calls srtpctx_global_init() if needed. The copy of the key made for libsrtp is wiped. */
@@ -75,8 +96,8 @@ SrtpCtxPolicy srtpctx_policy(const SrtpCtx *c);
 SrtpCtxResult srtpctx_protect_rtp(SrtpCtx *c, guint8 *buf, gsize *len, gsize cap);
 SrtpCtxResult srtpctx_protect_rtcp(SrtpCtx *c, guint8 *buf, gsize *len, gsize cap);
 /* Inbound: authenticates and decrypts in place; *len shrinks to the plain packet. On failure
- * buf and *len are as they were, so another context may be tried (for GCM this costs a copy of
- * the packet body: libsrtp on NSS decrypts before the tag check fails). */
+ * buf and *len are as they were, so another context may be tried (on libsrtp's own crypto this
+ * costs a copy of every GCM packet's body: its GCM on NSS decrypts before the tag check fails). */
 SrtpCtxResult srtpctx_unprotect_rtp(SrtpCtx *c, guint8 *buf, gsize *len);
 SrtpCtxResult srtpctx_unprotect_rtcp(SrtpCtx *c, guint8 *buf, gsize *len);
 
@@ -103,9 +124,12 @@ void srtp_rx_init(SrtpRx *rx);
  * previous until now + keep_usec (the old previous, if any, is freed). keep_usec 0 drops it. */
 void srtp_rx_install(SrtpRx *rx, SrtpCtx *ctx, gint64 now, gint64 keep_usec);
 /* Unprotects with current, and with previous while now < previous_until, trying first the one
- * most likely to succeed (previous until current has authenticated a packet). A failure under
- * both reports the more telling error (a replay under one beats an auth failure under the
- * other). *used_previous (may be NULL) says which key worked. current_seen turning TRUE tells
+ * most likely to succeed (previous until current has authenticated a packet). The second is
+ * tried after an authentication failure, a replay, or an SSRC mismatch under the first (a CSB
+ * update may have changed the peer's SSRC: then the two contexts are for different streams). A
+ * failure under both reports the more telling error: a replay, then an authentication failure,
+ * then an SSRC mismatch; between equal ones, current's. *used_previous (may be NULL) says which
+ * key worked. current_seen turning TRUE tells
  * an answerer that the peer has switched, so it may switch its own sending key (profile 8). */
 SrtpCtxResult srtp_rx_unprotect_rtp(SrtpRx *rx, guint8 *buf, gsize *len, gint64 now,
                                     gboolean *used_previous);

@@ -68,8 +68,8 @@ typedef struct {
   guint64 bad;        /* wrong payload type or length */
 } FocusJitterStats;
 
+/* The few members every packet and tick read come first (one cache line), the frames after. */
 typedef struct {
-  FocusJitterSlot slot[FOCUS_JITTER_SLOTS];
   gboolean started;
   guint32 ssrc;
   guint64 play;    /* extended sequence number of the next frame to play */
@@ -79,9 +79,10 @@ typedef struct {
   gboolean grow; /* a late packet asks for one more frame of delay */
   guint min_level;
   guint calm_ticks; /* ticks since the last underrun, late packet or shrink */
-  gint16 last[FOCUS_JITTER_FRAME];
   gboolean have_last;
   FocusJitterStats stats;
+  FocusJitterSlot slot[FOCUS_JITTER_SLOTS];
+  gint16 last[FOCUS_JITTER_FRAME];
 } FocusJitter;
 
 void focus_jitter_init(FocusJitter *jb);

@@ -95,7 +95,8 @@ int main(int argc, char **argv)
     focus_config_clear(&cfg);
     return 1;
   }
-  log_info("started%s%s", config_path ? ", config " : "", config_path ? config_path : "");
+  log_info("started%s%s, SRTP crypto: %s", config_path ? ", config " : "",
+           config_path ? config_path : "", srtpctx_crypto_name());
   d.loop = g_main_loop_new(NULL, FALSE);
   guint term_id = g_unix_signal_add(SIGTERM, on_sigterm, &d);
   guint int_id = g_unix_signal_add(SIGINT, on_sigterm, &d);

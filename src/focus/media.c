@@ -7,7 +7,6 @@
 
 #include "common/g711.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <gio/gio.h>
 #include <netdb.h>
@@ -127,39 +126,6 @@ static gboolean peer_address(FocusMedia *m, const char *addr, guint16 port,
   return FALSE;
 }
 
-/* ------------------------------------------------------------------ NSS
- *
- * Debian's libsrtp2 encrypts through NSS, and starts NSS itself (NSS_InitContext with
- * NSS_INIT_OPTIMIZESPACE) when its first context is made. OPTIMIZESPACE gives NSS's softoken
- * 32-bucket session tables; libsrtp's GCM opens and closes an NSS session for every packet and
- * each context keeps sessions open, so with a thousand legs every packet walks long hash chains
- * (measured: the worker's cost per participant grew with the number of legs, ~30 % of its time
- * in one chain walk at 1,000 legs). Started first without that flag, NSS sizes those tables for
- * speed (1,024 buckets, one lock per bucket group). Whoever initialises NSS first decides, so
- * this must run before the process's first SRTP context: focus_media_new() does it, before
- * srtpctx_global_init(). libnss3 is already loaded as libsrtp2's dependency: the entry points
- * are looked up at run time, no new build dependency. (The right home for this is
- * srtpctx_global_init().) */
-#define NSS_FLAGS_NO_DB 0xF /* READONLY | NOCERTDB | NOMODDB | FORCEOPEN, not OPTIMIZESPACE */
-
-typedef void *(*NssInitContextFn)(const char *, const char *, const char *, const char *, void *,
-                                  unsigned int);
-typedef int (*NssIsInitializedFn)(void);
-
-static void nss_init_for_speed(void)
-{
-  static gboolean done;
-  if (done)
-    return;
-  done = TRUE;
-  NssIsInitializedFn is_init = (NssIsInitializedFn)dlsym(RTLD_DEFAULT, "NSS_IsInitialized");
-  NssInitContextFn init = (NssInitContextFn)dlsym(RTLD_DEFAULT, "NSS_InitContext");
-  if (init == NULL || is_init == NULL || is_init())
-    return; /* not NSS-backed, or too late: only slower with many legs */
-  /* The context is kept for the life of the process (NSS stays initialised). */
-  (void)init("", "", "", "", NULL, NSS_FLAGS_NO_DB);
-}
-
 /* ------------------------------------------------------------------ engine */
 
 static void mconf_free(MConf *c)
@@ -182,7 +148,6 @@ FocusMedia *focus_media_new(const FocusMediaConfig *cfg, GError **error)
   memset(&defaults, 0, sizeof defaults);
   if (cfg == NULL)
     cfg = &defaults;
-  nss_init_for_speed();
   if (!srtpctx_global_init(error))
     return NULL;
   guint n = cfg->n_workers;

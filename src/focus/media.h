@@ -44,10 +44,8 @@
  * Bad media input — garbage, wrong keys, replays, oversized packets, unknown payload types — is
  * counted per leg (FocusMediaLegStats) and dropped.
  *
- * Start-up order: create the engine before anything else in the process makes an SRTP context.
- * focus_media_new() first starts NSS (Debian's libsrtp2 backend) sized for thousands of
- * contexts; libsrtp on its own starts it in a space-saving mode whose per-packet cost grows with
- * the number of legs (media.c explains). */
+ * SRTP is srtpctx's (libsrtp2 on OpenSSL's crypto); focus_media_new() calls
+ * srtpctx_global_init(), which may also have run before. */
 #pragma once
 
 #include "common/srtpctx.h"

@@ -14,17 +14,17 @@
  *   ep_media every leg's RTP and RTCP sockets (level-triggered).
  * While the clock runs, packets do not wake the thread: the timer does, every 5 ms. Each wake
  * takes the ready list of ep_media (epoll_wait with timeout 0) and drains each ready socket
- * with recvmmsg into the jitter buffers; every fourth wake is a mix tick, which after that
- * receive pass mixes and sends for every active conference. Receiving in passes between the
- * mix ticks keeps a mix tick short (it starts with at most 5 ms of packets to read), so the
- * packets of a tick leave sooner after its deadline and the next tick starts on time under
- * load. Receiving is bounded in time: a pass stops before the next mix deadline and a mix tick
- * reads for at most 5 ms, so a burst (a sender whose machine stalled and caught up) delays its
- * own packets, not everybody's mix; what is left is read first by the next pass. Arrival times
- * come from the kernel (SO_TIMESTAMPNS), so jitter figures do not depend on when a pass read
- * the packet. A leg's sockets carry one packet per tick each way; the sends go out with one
- * sendto per packet (each leg has its own source port, so sendmmsg cannot batch across legs —
- * it batches the load generator's side).
+ * into the jitter buffers (one datagram at first, the usual case; see recv_socket); every fourth
+ * wake is a mix tick, which after that receive pass mixes and sends for every active conference.
+ * Receiving in passes between the mix ticks keeps a mix tick short (it starts with at most 5 ms of
+ * packets to read), so the packets of a tick leave sooner after its deadline and the next tick
+ * starts on time under load. Receiving is bounded in time: a pass stops before the next mix
+ * deadline and a mix tick reads for at most 5 ms, so a burst (a sender whose machine stalled and
+ * caught up) delays its own packets, not everybody's mix; what is left is read first by the next
+ * pass. Arrival times come from the kernel (SO_TIMESTAMPNS), so jitter figures do not depend on
+ * when a pass read the packet. A leg's sockets carry one packet per tick each way; the sends go out
+ * with one sendto per packet (each leg has its own source port, so sendmmsg cannot batch across
+ * legs — it batches the load generator's side).
  *
  * Ticks: the timerfd is periodic (5 ms) with an absolute first expiry, so mix deadlines are
  * t0 + k * 20 ms and never drift. read() says how many expirations passed; a worker that fell
@@ -58,7 +58,7 @@
 #define RECV_BATCH 8
 #define RECV_MAX_PER_SOCKET 64 /* per pass: a flooded socket cannot starve the others */
 #define EVENTS_BATCH 256
-#define RECV_CHECK_EVERY 64     /* sockets between looks at the clock while receiving */
+#define RECV_CHECK_EVERY 64     /* ready sockets per round; the clock is read after each round */
 #define TICK_RECEIVE_NS 5000000 /* a mix tick reads for at most 5 ms before it mixes */
 #define PUBLISH_USEC 100000     /* snapshots while the clock runs */
 #define TICK_NS ((gint64)FOCUS_MEDIA_TICK_USEC * 1000)
@@ -102,6 +102,7 @@ struct _MediaWorker {
   gint64 epoch_ns;
   gint64 t0_ns;
   guint64 pass_index; /* 5 ms timer expirations since t0 */
+  guint32 pass_no;    /* receive passes (MediaLegSocket.pass) */
   guint64 tick_index; /* 20 ms mix deadlines passed since t0 */
   guint64 frame_base;
   guint64 frame; /* absolute frame number of the current tick */
@@ -353,17 +354,29 @@ static void reap(MediaWorker *w)
 
 /* ------------------------------------------------------------------ receive */
 
-static void recv_socket(MediaWorker *w, MediaLegSocket *sock, gint64 now, gint64 real_offset)
+/* Reads what a ready socket holds; returns how many datagrams. A leg's socket gets one datagram
+ * per 20 ms and a pass runs every 5 ms, so there is nearly always exactly one: the first visit
+ * of a pass reads one (asking recvmmsg() for more makes the kernel look for a second datagram
+ * and fail on almost every socket: measured, ~6 % of a loaded worker). A socket that still holds
+ * more stays ready (level-triggered), comes back later in the same pass, and is then read in
+ * batches; at most RECV_MAX_PER_SOCKET datagrams a pass, so that a flooded socket cannot starve
+ * the others. */
+static guint recv_socket(MediaWorker *w, MediaLegSocket *sock, gint64 now, gint64 real_offset)
 {
   MediaLeg *leg = sock->leg;
-  guint total = 0;
-  while (total < RECV_MAX_PER_SOCKET && !leg->removed && sock->fd >= 0) {
-    for (guint i = 0; i < RECV_BATCH; i++) {
+  if (sock->pass != w->pass_no) {
+    sock->pass = w->pass_no;
+    sock->reads = 0;
+  }
+  guint got = 0;
+  while (sock->reads < RECV_MAX_PER_SOCKET && !leg->removed && sock->fd >= 0) {
+    guint want = sock->reads == 0 ? 1 : MIN(RECV_BATCH, RECV_MAX_PER_SOCKET - sock->reads);
+    for (guint i = 0; i < want; i++) {
       w->msgs[i].msg_hdr.msg_namelen = sizeof w->from[i];
       w->msgs[i].msg_hdr.msg_controllen = sizeof w->ctrl[i].buf;
       w->msgs[i].msg_hdr.msg_flags = 0;
     }
-    int n = recvmmsg(sock->fd, w->msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
+    int n = recvmmsg(sock->fd, w->msgs, want, MSG_DONTWAIT, NULL);
     if (n <= 0)
       break;
     for (int i = 0; i < n && !leg->removed; i++) {
@@ -389,20 +402,25 @@ static void recv_socket(MediaWorker *w, MediaLegSocket *sock, gint64 now, gint64
       if (r == MEDIA_LEG_RX_AUDIO && !leg->removed)
         activate(w, leg->conf, now);
     }
-    total += (guint)n;
-    if (n < RECV_BATCH)
-      break;
+    sock->reads += (guint)n;
+    got += (guint)n;
+    if (want == 1 || (guint)n < want)
+      break; /* one on a first visit; or drained */
   }
+  return got;
 }
 
 /* Drains the ready sockets into the jitter buffers, until stop_ns (the worker clock): a burst
  * (a sender that stalled and caught up) must not delay the next mix tick. What is left stays in
- * the socket buffers, and the level-triggered ready list gives it first to the next pass. */
+ * the socket buffers, and the level-triggered ready list gives it first to the next pass. The
+ * ready list is taken in rounds until a round reads nothing: sockets that held more than one
+ * datagram come back in a later round (see recv_socket). */
 static void receive_all(MediaWorker *w, gint64 now, gint64 stop_ns)
 {
   struct timespec rt;
   clock_gettime(CLOCK_REALTIME, &rt);
   gint64 real_offset = (gint64)rt.tv_sec * G_USEC_PER_SEC + rt.tv_nsec / 1000 - now;
+  w->pass_no++;
   /* Bounded: every socket once, and a batch more (level-triggered fds that are still ready
    * come back at the end of the ready list). */
   guint budget = 2 * g_hash_table_size(w->legs) + EVENTS_BATCH;
@@ -411,15 +429,21 @@ static void receive_all(MediaWorker *w, gint64 now, gint64 stop_ns)
     int n = epoll_wait(w->ep_media, w->events, RECV_CHECK_EVERY, 0);
     if (n <= 0)
       break;
+    guint got = 0;
     for (int i = 0; i < n; i++) {
+      /* the legs of the next ready sockets are cold: load them while this one is read */
+      if (i + 2 < n)
+        media_leg_prefetch(((MediaLegSocket *)w->events[i + 2].data.ptr)->leg);
+      if (i + 1 < n)
+        media_leg_prefetch_more(((MediaLegSocket *)w->events[i + 1].data.ptr)->leg);
       MediaLegSocket *sock = w->events[i].data.ptr;
       if (!sock->leg->removed)
-        recv_socket(w, sock, now, real_offset);
+        got += recv_socket(w, sock, now, real_offset);
     }
     seen += (guint)n;
     w->dirty = TRUE;
-    if (n < RECV_CHECK_EVERY)
-      break;
+    if (got == 0)
+      break; /* what is still ready has had its share of this pass */
     if (clock_ns(w) >= stop_ns) {
       w->st.receive_cut++;
       break;
@@ -446,8 +470,16 @@ static void conf_tick(MediaWorker *w, WConf *c, gint64 now)
 {
   guint n = c->legs->len;
   g_ptr_array_set_size(w->scratch, n);
+  /* Each leg is cold by now (a tick walks every leg of the worker): load the next ones while
+   * this one is pulled. The mix and the sends then find the conference's legs in the cache. */
+  for (guint i = 0; i < MIN(n, 2); i++)
+    media_leg_prefetch(g_ptr_array_index(c->legs, i));
   for (guint i = 0; i < n; i++) {
     MediaLeg *leg = g_ptr_array_index(c->legs, i);
+    if (i + 2 < n)
+      media_leg_prefetch(g_ptr_array_index(c->legs, i + 2));
+    if (i + 1 < n)
+      media_leg_prefetch_more(g_ptr_array_index(c->legs, i + 1));
     media_leg_pull(leg);
     w->scratch->pdata[i] = &leg->mix;
   }

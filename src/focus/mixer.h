@@ -21,7 +21,6 @@
 
 typedef struct {
   /* Set by the caller before focus_mixer_run(). */
-  gint16 pcm[FOCUS_MIX_FRAME];
   gboolean has_audio;    /* pcm holds a frame (received or concealed) */
   gboolean wants_output; /* the leg is sent a frame this tick (keys and an address) */
   guint8 pt;             /* 0 PCMU or 8 PCMA: what the leg is sent */
@@ -31,6 +30,7 @@ typedef struct {
   gboolean talker;
   guint64 energy;              /* mean square of pcm */
   const guint8 *out;           /* FOCUS_MIX_FRAME encoded bytes to send, when wants_output */
+  gint16 pcm[FOCUS_MIX_FRAME]; /* (set by the caller) */
   guint8 own[FOCUS_MIX_FRAME]; /* a talker's own N−1 frame (out points here then) */
 } FocusMixLeg;
 

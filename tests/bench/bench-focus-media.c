@@ -1,7 +1,8 @@
 /* bench-focus-media: media capacity of one focus media worker (the issue's benchmark).
  *
  *   bench-focus-media [--quick] [--seconds S] [--policy gcm|aes-cm|both] [--conf-size N]
- *                     [--start N] [--max N] [--worker-cpu C] [--load-cpu C]
+ *                     [--start N] [--max N] [--worker-cpu C] [--load-cpu C] [--only N]
+ *                     [--rt P] [--crypto openssl|libsrtp]
  *
  * The figure: the largest number of participants — in conferences of --conf-size (10), all of
  * them sending a tone — that ONE media worker (the engine of src/focus/media.h, pinned to
@@ -36,6 +37,8 @@
  * generator itself fell behind (sent under 99.5 % of its packets, or used over 90 % of its core) is
  * reported as such (LOAD) and does not count as a pass.
  * --quick: 2 s search trials and a 6 s confirmation (for a smoke run, not the figure).
+ * --crypto libsrtp: the focus's libsrtp on its own crypto (NSS on Debian) instead of OpenSSL's
+ * (srtpctx.h), to compare.
  * Not part of `make check`; `make bench` runs it. */
 #include "focus/media.h"
 #include "focus/medialeg.h"
@@ -84,16 +87,17 @@ static struct {
   int load_cpu;
   int rt;
   int only;
-} opt = { FALSE, 30, NULL, 10, 500, 9000, 0, 1, 10, 0 };
+  char *crypto;
+} opt = { FALSE, 30, NULL, 10, 500, 9000, 0, 1, 10, 0, NULL };
 
 /* ------------------------------------------------------------------ the load's SRTP
  *
- * The generator encrypts with OpenSSL, not libsrtp: libsrtp here runs on NSS, whose softoken
- * takes locks on every packet, and a load thread hammering it from the other core would slow
- * the worker down by contention, not by its own work. (It is also an independent SRTP
- * implementation the focus must interoperate with: RFC 3711 key derivation, AES-CM with
- * HMAC-SHA1-80, RFC 7714 AES-GCM.) Every participant uses the same master key, with its own
- * SSRC, so the session keys are derived once. */
+ * The generator encrypts with OpenSSL directly, not through libsrtp: with --crypto libsrtp the
+ * focus's libsrtp runs on NSS, whose softoken takes locks on every packet, and a load thread
+ * hammering it from the other core would slow the worker down by contention, not by its own
+ * work; and it is an SRTP implementation of its own the focus must interoperate with (RFC 3711
+ * key derivation, AES-CM with HMAC-SHA1-80, RFC 7714 AES-GCM). Every participant uses the same
+ * master key, with its own SSRC, so the session keys are derived once. */
 
 typedef struct {
   SrtpCtxPolicy policy;
@@ -745,6 +749,8 @@ int main(int argc, char **argv)
       "one trial of N participants for --seconds, no search", "N" },
     { "rt", 0, 0, G_OPTION_ARG_INT, &opt.rt, "SCHED_FIFO priority of worker and load (10; 0: none)",
       "P" },
+    { "crypto", 0, 0, G_OPTION_ARG_STRING, &opt.crypto,
+      "the focus's SRTP crypto: openssl (default) or libsrtp (its own)", "C" },
     { NULL },
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new("- focus media capacity");
@@ -753,6 +759,19 @@ int main(int argc, char **argv)
   if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
     fprintf(stderr, "bench-focus-media: %s\n", error->message);
     return 2;
+  }
+  if (opt.crypto != NULL && strcmp(opt.crypto, "openssl") != 0 &&
+      strcmp(opt.crypto, "libsrtp") != 0) {
+    fprintf(stderr, "bench-focus-media: --crypto openssl or libsrtp, not %s\n", opt.crypto);
+    return 2;
+  }
+  /* before anything makes an SRTP context */
+  srtpctx_set_crypto(opt.crypto != NULL && strcmp(opt.crypto, "libsrtp") == 0
+                         ? SRTPCTX_CRYPTO_LIBSRTP
+                         : SRTPCTX_CRYPTO_OPENSSL);
+  if (!srtpctx_global_init(&error)) {
+    fprintf(stderr, "bench-focus-media: %s\n", error->message);
+    return 1;
   }
   if (opt.conf_size < 2)
     opt.conf_size = 2;
@@ -792,8 +811,9 @@ int main(int argc, char **argv)
          "gcc " __VERSION__,
 #endif
          build_notes());
-  printf("libsrtp:  %s; glib %u.%u.%u\n", srtp_get_version_string(), glib_major_version,
-         glib_minor_version, glib_micro_version);
+  printf("libsrtp:  %s, crypto: %s%s; glib %u.%u.%u\n", srtp_get_version_string(),
+         srtpctx_crypto_name(), srtpctx_nss_for_speed() ? " (NSS started for speed)" : "",
+         glib_major_version, glib_minor_version, glib_micro_version);
   printf("layout:   media worker pinned to CPU %d; load generator (in-process thread standing in "
          "for `mikeyua load`, OpenSSL SRTP, sendmmsg/recvmmsg on 16 sockets) and main thread on "
          "CPU %d; %s\n",
@@ -803,7 +823,7 @@ int main(int argc, char **argv)
                     : "normal scheduling (--rt 0)");
   printf("engine:   %" G_GSIZE_FORMAT " bytes of engine state per leg (worker leg with its jitter "
          "buffer and mixer slot, shared snapshot); the rest of the heap per participant is "
-         "libsrtp's and NSS's (two SRTP sessions per leg)\n",
+         "libsrtp's and its crypto's (two SRTP sessions per leg)\n",
          sizeof(MediaLeg) + sizeof(MediaLegShared));
   double load1 = 0;
   g_autofree char *la = NULL;
@@ -816,7 +836,6 @@ int main(int argc, char **argv)
          opt.quick ? " (--quick)" : "");
   fflush(stdout);
 
-  /* (no SRTP before the first engine: focus_media_new() sets NSS up for many contexts) */
   Gen *g = g_new0(Gen, 1);
   g->cpu = opt.load_cpu;
   g->by_port = g_new(gint32, 65536);
@@ -857,5 +876,6 @@ int main(int argc, char **argv)
   g_free(g->by_port);
   g_free(g);
   g_free(opt.policy);
+  g_free(opt.crypto);
   return 0;
 }

@@ -579,9 +579,8 @@ static void peer_receive(Peer *p, int fd, gboolean rtcp)
         p->rtcp_received++;
       continue;
     }
+    /* across a CSB update that changed the focus's SSRC, SrtpRx tries both contexts */
     SrtpCtxResult r = srtp_rx_unprotect_rtp(&p->rx, buf, &len, now, &prev);
-    if (r == SRTPCTX_ERR_SSRC && p->rx.previous != NULL) /* the focus's SSRC changed (CSB) */
-      r = srtpctx_unprotect_rtp(p->rx.current, buf, &len);
     if (r != SRTPCTX_OK) {
       p->decrypt_failed++;
       continue;

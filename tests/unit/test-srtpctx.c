@@ -1,11 +1,15 @@
 /* SRTP contexts: libsrtp's reference packets for both profile policies, protect/unprotect
  * between peer contexts (RTP and RTCP, specific and wildcard SSRC, across a SEQ wrap and with
  * an initial ROC), tamper/replay/wrong-key refusals with the buffer left intact, argument
- * checks, the re-key window of profile 8, and contexts on several threads at once. */
+ * checks, the re-key window of profile 8 (also across an SSRC change), and contexts on several
+ * threads at once. The crypto: the default (OpenSSL's under libsrtp) and libsrtp's own give
+ * the same bytes, the main tests pass on both, and NSS is started for speed. */
 #include "common/rtp.h"
 #include "common/srtpctx.h"
 
+#include <dlfcn.h>
 #include <gio/gio.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Reference packets of libsrtp 2.5.0, test/srtp_driver.c (github.com/cisco/libsrtp, tag
@@ -499,6 +503,107 @@ static void test_rekey_window(void)
   }
 }
 
+/* A CSB update changed the peer's SSRC (profile 8): the new inbound context is for the new SSRC,
+ * the previous one (kept 2 s) for the old. Packets of both streams are accepted in the window,
+ * whichever context is tried first; a failure reports what says most about the packet. */
+static void test_rekey_ssrc_change(void)
+{
+  guint8 key[30];
+  for (int i = 0; i < 30; i++)
+    key[i] = (guint8)(i * 7 + 3);
+  const guint32 a = 0x1000000A, b = 0x2000000B;
+  for (gsize pi = 0; pi < G_N_ELEMENTS(policies); pi++) {
+    SrtpCtxPolicy pol = policies[pi];
+    gsize tag = srtpctx_rtp_overhead(pol);
+    gint64 t = 50 * G_USEC_PER_SEC;
+    SrtpRx rx;
+    srtp_rx_init(&rx);
+    gboolean prev = TRUE;
+    guint8 *p = NULL;
+    gsize len = 0;
+    g_autoptr(SrtpCtx) tx_a = ctx_new(pol, SRTPCTX_OUTBOUND, key, FALSE, a, 0);
+    g_autoptr(SrtpCtx) tx_b = ctx_new(pol, SRTPCTX_OUTBOUND, key, FALSE, b, 0);
+    srtp_rx_install(&rx, ctx_new(pol, SRTPCTX_INBOUND, key, FALSE, a, 0), t, 0);
+    for (guint16 s = 100; s < 105; s++) {
+      send_one(tx_a, a, s, &p, &len);
+      g_assert_cmpint(srtp_rx_unprotect_rtp(&rx, p, &len, t, &prev), ==, SRTPCTX_OK);
+      g_assert_false(prev);
+      g_free(p);
+    }
+    /* the CSB update: keys unchanged, SSRC a -> b */
+    srtp_rx_install(&rx, ctx_new(pol, SRTPCTX_INBOUND, key, FALSE, b, 0), t,
+                    SRTP_RX_KEEP_PREVIOUS_USEC);
+    /* an a packet still in flight: previous is tried first and takes it */
+    guint8 *a_late = NULL;
+    gsize a_late_len = 0;
+    send_one(tx_a, a, 105, &a_late, &a_late_len);
+    g_autofree guint8 *a_late_copy = g_memdup2(a_late, a_late_len);
+    send_one(tx_a, a, 106, &p, &len);
+    g_assert_cmpint(srtp_rx_unprotect_rtp(&rx, p, &len, t + 1000, &prev), ==, SRTPCTX_OK);
+    g_assert_true(prev);
+    g_assert_false(rx.current_seen);
+    g_free(p);
+    /* the first b packet: previous (for a) refuses it by its SSRC, current takes it */
+    for (guint16 s = 7000; s < 7005; s++) {
+      send_one(tx_b, b, s, &p, &len);
+      g_assert_cmpint(srtp_rx_unprotect_rtp(&rx, p, &len, t + 2000, &prev), ==, SRTPCTX_OK);
+      g_assert_false(prev);
+      g_assert_true(rx.current_seen);
+      g_assert_cmpuint(len, ==, 172);
+      g_free(p);
+    }
+    /* now current (for b) is tried first: the late a packet is refused by it, taken by previous */
+    g_assert_cmpint(srtp_rx_unprotect_rtp(&rx, a_late, &a_late_len, t + 3000, &prev), ==,
+                    SRTPCTX_OK);
+    g_assert_true(prev);
+    /* SRTCP of the old stream too */
+    guint8 rtcp[8 + 24 + 20] = { 0x80, 201, 0, 7, 0x10, 0x00, 0x00, 0x0A };
+    gsize rl = 32;
+    g_assert_cmpint(srtpctx_protect_rtcp(tx_a, rtcp, &rl, sizeof rtcp), ==, SRTPCTX_OK);
+    g_assert_cmpint(srtp_rx_unprotect_rtcp(&rx, rtcp, &rl, t + 3000, &prev), ==, SRTPCTX_OK);
+    g_assert_true(prev);
+    g_assert_cmpuint(rl, ==, 32);
+
+    /* failures: a replay under either key is a replay; a forged b packet fails authentication
+     * (not "unexpected SSRC" from the context for a); a third SSRC fits neither */
+    memcpy(a_late, a_late_copy, a_late_len + tag);
+    a_late_len = 172 + tag;
+    g_assert_cmpint(srtp_rx_unprotect_rtp(&rx, a_late, &a_late_len, t + 4000, &prev), ==,
+                    SRTPCTX_ERR_REPLAY);
+    send_one(tx_b, b, 7005, &p, &len);
+    g_autofree guint8 *b_copy = g_memdup2(p, len);
+    gsize b_len = len;
+    p[40] ^= 0x10;
+    g_assert_cmpint(srtp_rx_unprotect_rtp(&rx, p, &len, t + 4000, &prev), ==, SRTPCTX_ERR_AUTH);
+    g_assert_cmpuint(len, ==, b_len);
+    memcpy(p, b_copy, b_len);
+    g_assert_cmpint(srtp_rx_unprotect_rtp(&rx, p, &len, t + 4000, &prev), ==, SRTPCTX_OK);
+    memcpy(p, b_copy, b_len);
+    len = b_len;
+    g_assert_cmpint(srtp_rx_unprotect_rtp(&rx, p, &len, t + 4000, &prev), ==, SRTPCTX_ERR_REPLAY);
+    g_free(p);
+    g_autoptr(SrtpCtx) tx_c = ctx_new(pol, SRTPCTX_OUTBOUND, key, FALSE, 0x3000000C, 0);
+    send_one(tx_c, 0x3000000C, 1, &p, &len);
+    g_autofree guint8 *c_copy = g_memdup2(p, len);
+    g_assert_cmpint(srtp_rx_unprotect_rtp(&rx, p, &len, t + 4000, &prev), ==, SRTPCTX_ERR_SSRC);
+    g_assert_cmpmem(p, len, c_copy, 172 + tag);
+    g_free(p);
+
+    /* after the window only b is accepted */
+    send_one(tx_a, a, 107, &p, &len);
+    g_assert_cmpint(srtp_rx_unprotect_rtp(&rx, p, &len, t + SRTP_RX_KEEP_PREVIOUS_USEC, &prev), ==,
+                    SRTPCTX_ERR_SSRC);
+    g_assert_null(rx.previous);
+    g_free(p);
+    send_one(tx_b, b, 7006, &p, &len);
+    g_assert_cmpint(srtp_rx_unprotect_rtp(&rx, p, &len, t + SRTP_RX_KEEP_PREVIOUS_USEC, &prev), ==,
+                    SRTPCTX_OK);
+    g_free(p);
+    g_free(a_late);
+    srtp_rx_clear(&rx);
+  }
+}
+
 /* Contexts are thread-compatible: many threads, each with its own pair, at the same time
  * (and srtpctx_global_init racing itself). */
 static gpointer thread_main(gpointer data)
@@ -544,6 +649,127 @@ static void test_threads(void)
     g_assert_null(g_thread_join(t[i]));
 }
 
+/* ------------------------------------------------------------------ the crypto under libsrtp */
+
+/* Protects a fixed series of packets with both policies — RTP with payloads of 0 to 299 bytes
+ * (odd lengths end in partial counter blocks), from an initial ROC across a SEQ wrap; SRTCP of
+ * several sizes — checks that each unprotects to what it was, and returns the SHA-256 of all
+ * the protected bytes. The keys and indexes are fixed, so any correct implementation gives the
+ * same digest. */
+static char *protect_series_digest(void)
+{
+  g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+  guint8 key[30];
+  for (int i = 0; i < 30; i++)
+    key[i] = (guint8)(i * 13 + 7);
+  for (gsize pi = 0; pi < G_N_ELEMENTS(policies); pi++) {
+    SrtpCtxPolicy pol = policies[pi];
+    g_autoptr(SrtpCtx) tx = ctx_new(pol, SRTPCTX_OUTBOUND, key, FALSE, 0x5eed0001, 3);
+    g_autoptr(SrtpCtx) rx = ctx_new(pol, SRTPCTX_INBOUND, key, FALSE, 0x5eed0001, 3);
+    guint8 buf[12 + 300 + 16], plain[12 + 300];
+    for (guint32 i = 0; i < 300; i++) {
+      guint16 seq = (guint16)(65436 + i); /* wraps to ROC 4 after 100 packets */
+      guint8 payload[300];
+      for (guint k = 0; k < i; k++)
+        payload[k] = (guint8)(k * 3 + i);
+      RtpHeader h = { 0, i % 7 == 0, seq, i * 160u, 0x5eed0001 };
+      gsize len = rtp_build(buf, sizeof buf, &h, payload, i);
+      g_assert_cmpuint(len, ==, 12 + i);
+      memcpy(plain, buf, len);
+      g_assert_cmpint(srtpctx_protect_rtp(tx, buf, &len, sizeof buf), ==, SRTPCTX_OK);
+      g_checksum_update(sum, buf, (gssize)len);
+      g_assert_cmpint(srtpctx_unprotect_rtp(rx, buf, &len), ==, SRTPCTX_OK);
+      g_assert_cmpmem(buf, len, plain, 12 + i);
+    }
+    for (guint n = 8; n <= 200; n += 12) {
+      guint8 rtcp[200 + 20];
+      for (guint k = 0; k < n; k++)
+        rtcp[k] = (guint8)(k ^ n);
+      rtcp[0] = 0x80;
+      rtcp[1] = 201;
+      memcpy(rtcp + 4, (const guint8[]){ 0x5e, 0xed, 0x00, 0x01 }, 4);
+      memcpy(plain, rtcp, n);
+      gsize len = n;
+      g_assert_cmpint(srtpctx_protect_rtcp(tx, rtcp, &len, sizeof rtcp), ==, SRTPCTX_OK);
+      g_checksum_update(sum, rtcp, (gssize)len);
+      g_assert_cmpint(srtpctx_unprotect_rtcp(rx, rtcp, &len), ==, SRTPCTX_OK);
+      g_assert_cmpmem(rtcp, len, plain, n);
+    }
+  }
+  return g_strdup(g_checksum_get_string(sum));
+}
+
+/* The default crypto is OpenSSL's, and it gives the very bytes libsrtp's own gives (computed in
+ * a child process, where libsrtp keeps its crypto): the two interoperate, in both directions. */
+static void test_same_bytes(void)
+{
+  if (g_test_subprocess()) {
+    g_assert_true(srtpctx_set_crypto(SRTPCTX_CRYPTO_LIBSRTP));
+    g_autofree char *digest = protect_series_digest();
+    g_assert_cmpint(srtpctx_crypto(), ==, SRTPCTX_CRYPTO_LIBSRTP);
+    printf("digest %s\n", digest);
+    return;
+  }
+  g_assert_cmpint(srtpctx_crypto(), ==, SRTPCTX_CRYPTO_OPENSSL);
+  g_assert_false(srtpctx_set_crypto(SRTPCTX_CRYPTO_LIBSRTP)); /* too late: nothing changes */
+  g_assert_cmpint(srtpctx_crypto(), ==, SRTPCTX_CRYPTO_OPENSSL);
+  g_autofree char *mine = protect_series_digest();
+  g_test_message("OpenSSL under libsrtp: %s", mine);
+  g_test_trap_subprocess(NULL, 60 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed();
+  g_autofree char *want = g_strdup_printf("*digest %s*", mine);
+  g_test_trap_assert_stdout(want);
+}
+
+/* The tests that matter most, again on libsrtp's own crypto (a child process each). */
+static const struct {
+  const char *path;
+  GTestFunc fn;
+} on_libsrtp[] = {
+  { "/srtpctx/libsrtp-crypto/reference-packets", test_reference_packets },
+  { "/srtpctx/libsrtp-crypto/round-trip", test_round_trip },
+  { "/srtpctx/libsrtp-crypto/tamper-replay-wrong-key", test_tamper_replay_wrong_key },
+  { "/srtpctx/libsrtp-crypto/rekey-window", test_rekey_window },
+  { "/srtpctx/libsrtp-crypto/rekey-ssrc-change", test_rekey_ssrc_change },
+};
+
+static void test_on_libsrtp_crypto(gconstpointer data)
+{
+  guint i = GPOINTER_TO_UINT(data);
+  if (g_test_subprocess()) {
+    g_assert_true(srtpctx_set_crypto(SRTPCTX_CRYPTO_LIBSRTP));
+    on_libsrtp[i].fn();
+    g_assert_cmpint(srtpctx_crypto(), ==, SRTPCTX_CRYPTO_LIBSRTP);
+    return;
+  }
+  g_test_trap_subprocess(NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed();
+}
+
+/* srtpctx_global_init() starts NSS (libsrtp2's crypto on Debian) itself, sized for speed,
+ * before libsrtp does (srtp_init()'s self-tests would start it sized for space). */
+typedef int (*NssIsInitialized)(void);
+
+static void test_nss_for_speed(void)
+{
+  NssIsInitialized is_init = (NssIsInitialized)dlsym(RTLD_DEFAULT, "NSS_IsInitialized");
+  if (is_init == NULL) {
+    g_test_skip("libsrtp2 is not built on NSS here");
+    return;
+  }
+  if (g_test_subprocess()) {
+    g_assert_false(is_init());
+    g_assert_true(srtpctx_global_init(NULL));
+    g_assert_true(is_init());
+    g_assert_true(srtpctx_nss_for_speed());
+    return;
+  }
+  g_test_trap_subprocess(NULL, 60 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed();
+  /* this process too: its first context came from srtpctx */
+  g_assert_true(srtpctx_nss_for_speed());
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -555,5 +781,10 @@ int main(int argc, char **argv)
   g_test_add_func("/srtpctx/params", test_params);
   g_test_add_func("/srtpctx/initial-roc", test_initial_roc);
   g_test_add_func("/srtpctx/rekey-window", test_rekey_window);
+  g_test_add_func("/srtpctx/rekey-ssrc-change", test_rekey_ssrc_change);
+  g_test_add_func("/srtpctx/crypto/same-bytes-as-libsrtp", test_same_bytes);
+  g_test_add_func("/srtpctx/crypto/nss-for-speed", test_nss_for_speed);
+  for (guint i = 0; i < G_N_ELEMENTS(on_libsrtp); i++)
+    g_test_add_data_func(on_libsrtp[i].path, GUINT_TO_POINTER(i), test_on_libsrtp_crypto);
   return g_test_run();
 }
