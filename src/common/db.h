@@ -7,9 +7,13 @@
 #include <glib.h>
 #include <sqlite3.h>
 
-/* Opens (creating when create is TRUE) and configures a database. */
+/* Opens (creating when create is TRUE) and configures a database. A file database gets a
+ * thread of its own that checkpoints the WAL every second, so that commits on the caller's
+ * connection never wait for an fsync (db.c); db_close() stops it. */
 sqlite3 *db_open(const char *path, gboolean create, GError **error);
 void db_close(sqlite3 *db);
+/* How many background checkpoints copied pages into the database so far (tests, stats). */
+guint db_background_checkpoints(sqlite3 *db);
 
 gboolean db_exec(sqlite3 *db, const char *sql, GError **error);
 /* Brings the schema to version n_steps by running steps[v] for each v >= user_version, each in

@@ -65,17 +65,25 @@ static int cmp_str(gconstpointer a, gconstpointer b)
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Sorted, unique, normalised. */
+/* Appends the normalised identity; set_finish() then sorts and drops the repeats. */
 static void identity_set_add(GPtrArray *set, const char *identity)
 {
-  g_autofree char *norm = normalize(identity);
-  if (!norm)
-    return;
-  for (guint i = 0; i < set->len; i++)
-    if (strcmp(g_ptr_array_index(set, i), norm) == 0)
-      return;
-  g_ptr_array_add(set, g_steal_pointer(&norm));
+  char *norm = normalize(identity);
+  if (norm)
+    g_ptr_array_add(set, norm);
+}
+
+/* Sorted, unique: one sort for the whole set rather than one per identity (a ticket names a
+ * few dozen at most, but every creation and owner update builds two sets). */
+static void set_finish(GPtrArray *set)
+{
   g_ptr_array_sort(set, cmp_str);
+  for (guint i = 1; i < set->len;) {
+    if (strcmp(g_ptr_array_index(set, i - 1), g_ptr_array_index(set, i)) == 0)
+      g_ptr_array_remove_index(set, i); /* frees it when the set owns its strings */
+    else
+      i++;
+  }
 }
 
 static gboolean identity_set_has(const GPtrArray *set, const char *identity)
@@ -89,17 +97,56 @@ static gboolean identity_set_has(const GPtrArray *set, const char *identity)
   return FALSE;
 }
 
+/* Identities in conferences' allowed sets and owners are interned (GLib's quark strings, kept
+ * for the process's life in dense blocks): the same few identities recur across conferences,
+ * and an idle conference then holds no string of its own for them. Only identities from
+ * KMS-vouched tickets get here, so their number is bounded by the users, like the records. */
+static const char *identity_intern(const char *identity)
+{
+  g_autofree char *norm = normalize(identity);
+  return norm ? g_intern_string(norm) : NULL;
+}
+
+/* A conference's set: interned identities (set_finish() sorts them and drops repeats). */
+static void conf_set_add(GPtrArray *set, const char *identity)
+{
+  const char *id = identity_intern(identity);
+  if (id)
+    g_ptr_array_add(set, (gpointer)id);
+}
+
+/* The conference and its own strings (URI, its normalised form, ticket fingerprint) are one
+ * allocation: a daemon holds thousands of idle conferences for days, and every separate small
+ * block made during a call keeps a heap page from being given back once the call's transient
+ * memory is freed. */
 FocusConf *focus_conf_new(const char *uri, const char *owner, GPtrArray *allowed,
                           const char *ticket_fp, gint64 now)
 {
-  FocusConf *conf = g_new0(FocusConf, 1);
-  conf->uri = g_strdup(uri);
-  conf->owner = normalize(owner);
-  conf->allowed = identity_set_new();
+  g_autofree char *key = normalize(uri);
+  gboolean key_is_uri = key && uri && strcmp(key, uri) == 0;
+  gsize ulen = uri ? strlen(uri) + 1 : 0;
+  gsize klen = key && !key_is_uri ? strlen(key) + 1 : 0;
+  gsize flen = ticket_fp ? strlen(ticket_fp) + 1 : 0;
+  FocusConf *conf = g_malloc0(sizeof *conf + ulen + klen + flen);
+  char *p = (char *)(conf + 1);
+  if (uri) {
+    conf->uri = memcpy(p, uri, ulen);
+    p += ulen;
+  }
+  if (klen) {
+    conf->key = memcpy(p, key, klen);
+    p += klen;
+  } else {
+    conf->key = key_is_uri ? conf->uri : NULL;
+  }
+  if (ticket_fp)
+    conf->ticket_fp = memcpy(p, ticket_fp, flen);
+  conf->owner = identity_intern(owner);
+  conf->allowed = g_ptr_array_new();
   for (guint i = 0; allowed && i < allowed->len; i++)
-    identity_set_add(conf->allowed, g_ptr_array_index(allowed, i));
-  identity_set_add(conf->allowed, owner);
-  conf->ticket_fp = g_strdup(ticket_fp);
+    conf_set_add(conf->allowed, g_ptr_array_index(allowed, i));
+  conf_set_add(conf->allowed, owner);
+  set_finish(conf->allowed);
   conf->created = conf->updated = now;
   return conf;
 }
@@ -108,11 +155,8 @@ void focus_conf_free(FocusConf *conf)
 {
   if (!conf)
     return;
-  g_free(conf->uri);
-  g_free(conf->owner);
   g_ptr_array_unref(conf->allowed);
-  g_free(conf->ticket_fp);
-  g_free(conf);
+  g_free(conf); /* its strings with it */
 }
 
 gboolean focus_conf_allows(const FocusConf *conf, const char *identity)
@@ -131,15 +175,16 @@ char *focus_conf_allowed_string(const FocusConf *conf)
 /* ------------------------------------------------------------------ registry */
 
 struct _FocusRegistry {
-  GHashTable *by_uri; /* normalised URI -> FocusConf* (owned) */
-  GQueue order;       /* FocusConf*, creation order */
+  GHashTable *by_uri; /* conf->key -> FocusConf* (owned) */
+  GQueue order;       /* the conferences' order_link, creation order */
 };
 
 FocusRegistry *focus_registry_new(void)
 {
   FocusRegistry *reg = g_new0(FocusRegistry, 1);
+  /* the keys live in the conferences */
   reg->by_uri =
-      g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)focus_conf_free);
+      g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)focus_conf_free);
   g_queue_init(&reg->order);
   return reg;
 }
@@ -148,20 +193,22 @@ void focus_registry_free(FocusRegistry *reg)
 {
   if (!reg)
     return;
-  g_queue_clear(&reg->order);
+  g_queue_init(&reg->order); /* embedded links, freed with their conferences */
   g_hash_table_destroy(reg->by_uri);
   g_free(reg);
 }
 
 void focus_registry_add(FocusRegistry *reg, FocusConf *conf)
 {
-  char *key = normalize(conf->uri);
-  g_return_if_fail(key != NULL);
-  FocusConf *old = g_hash_table_lookup(reg->by_uri, key);
+  g_return_if_fail(conf->key != NULL);
+  FocusConf *old = g_hash_table_lookup(reg->by_uri, conf->key);
+  if (old == conf)
+    return;
   if (old)
-    g_queue_remove(&reg->order, old);
-  g_hash_table_replace(reg->by_uri, key, conf);
-  g_queue_push_tail(&reg->order, conf);
+    g_queue_unlink(&reg->order, &old->order_link);
+  g_hash_table_replace(reg->by_uri, (gpointer)conf->key, conf); /* frees old */
+  conf->order_link.data = conf;
+  g_queue_push_tail_link(&reg->order, &conf->order_link);
 }
 
 FocusConf *focus_registry_lookup(FocusRegistry *reg, const char *uri)
@@ -176,7 +223,7 @@ gboolean focus_registry_remove(FocusRegistry *reg, const char *uri)
   FocusConf *conf = key ? g_hash_table_lookup(reg->by_uri, key) : NULL;
   if (!conf)
     return FALSE;
-  g_queue_remove(&reg->order, conf);
+  g_queue_unlink(&reg->order, &conf->order_link);
   return g_hash_table_remove(reg->by_uri, key);
 }
 
@@ -264,6 +311,7 @@ GPtrArray *focus_allowed_from_ticket(const FocusIdentities *ids, const MikeyTick
   }
   if (owner)
     identity_set_add(set, owner);
+  set_finish(set);
   return set;
 }
 

@@ -22,15 +22,18 @@ typedef struct {
 
 void focus_identities_clear(FocusIdentities *ids);
 
-/* A conference and its allowed set. */
+/* A conference and its allowed set. The strings are read-only: the URIs and the fingerprint
+ * share the conference's allocation, identities are interned (conference.c). */
 typedef struct {
-  char *uri;          /* the conference URI, as sent in Contact */
-  char *owner;        /* normalised identity of the creator */
-  GPtrArray *allowed; /* normalised identities, unique, sorted; always holds the owner */
-  char *ticket_fp;    /* fingerprint of the creation ticket */
-  gint64 created;     /* Unix seconds */
+  const char *uri;       /* the conference URI, as sent in Contact */
+  const char *key;       /* its sip_uri_normalize() form: the registry's key (NULL: none) */
+  const char *owner;     /* normalised identity of the creator */
+  GPtrArray *allowed;    /* normalised identities (interned), unique, sorted; holds the owner */
+  const char *ticket_fp; /* fingerprint of the creation ticket */
+  gint64 created;        /* Unix seconds */
   gint64 updated;
-  gint64 ended; /* 0 while live */
+  gint64 ended;     /* 0 while live */
+  GList order_link; /* in its registry's creation order */
 } FocusConf;
 
 FocusConf *focus_conf_new(const char *uri, const char *owner, GPtrArray *allowed,

@@ -8,11 +8,20 @@
 
 #include <math.h>
 #include <string.h>
+#include <sys/resource.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #define SWEEP_INTERVAL_MS 1000
 #define REPLAY_CACHE_ENTRIES 200000
 #define RATE_BUCKETS_MAX 65536
 #define RATE_BUCKET_IDLE_USEC (10 * G_USEC_PER_SEC)
+/* A burst of calls is over when no leg has ended for this long. */
+#define TRIM_QUIET_USEC (2 * G_USEC_PER_SEC)
+/* Sofia keeps an ended call's transactions for 64*T1 (32 s) to absorb retransmissions: their
+ * memory comes free that much later. */
+#define TRIM_LATE_USEC (34 * G_USEC_PER_SEC)
 /* the newest conferences that fit in this many bytes of `list` (the control server drops a
  * client with more than FOCUS_CONTROL_MAX_QUEUED bytes unread) */
 #define LIST_MAX_BYTES (FOCUS_CONTROL_MAX_QUEUED / 2)
@@ -130,7 +139,8 @@ static void publish(Focus *f, const FocusAuditEvent *ev)
 {
   count_decision(f, ev->decision);
   log_event(ev);
-  if (f->ctl) {
+  /* the JSON is for `events --follow` clients only */
+  if (f->ctl && focus_control_n_followers(f->ctl) > 0) {
     g_autoptr(JsonNode) node = focus_control_event_json(ev);
     focus_control_publish_event(f->ctl, node);
   }
@@ -291,10 +301,45 @@ void focus_count_setup(Focus *f, gint64 usec)
   f->n.n_setup = MIN(f->n.n_setup + 1, G_N_ELEMENTS(f->n.setup_ms));
 }
 
+void focus_note_leg_end(Focus *f)
+{
+  f->ends_since_trim++;
+  f->last_end = g_get_monotonic_time();
+}
+
+/* glibc keeps what a burst of calls freed (their legs, messages, TLS records) in its heap, and
+ * the long-lived records made during the burst keep most of those pages from the top of the
+ * heap, where glibc would return them by itself. malloc_trim() hands every wholly free page
+ * back to the kernel. It runs once a burst is over and once more when Sofia has dropped the
+ * burst's last transactions, never during steady traffic (where the pages are reused anyway):
+ * on a heap of tens of MB it takes a few ms, some 20 ms the first time. */
+static void trim_heap(Focus *f, gint64 now)
+{
+  gboolean due = FALSE;
+  if (f->ends_since_trim > 0 && now - f->last_end >= TRIM_QUIET_USEC) {
+    log_debug("a burst of %u leg(s) is over: giving freed memory back", f->ends_since_trim);
+    f->ends_since_trim = 0;
+    f->late_trim_at = f->last_end + TRIM_LATE_USEC;
+    due = TRUE;
+  } else if (f->late_trim_at && now >= f->late_trim_at && f->ends_since_trim == 0) {
+    f->late_trim_at = 0;
+    due = TRUE;
+  }
+#if defined(__GLIBC__)
+  if (due) {
+    malloc_trim(0);
+    log_debug("freed heap given back in %.1f ms", (double)(g_get_monotonic_time() - now) / 1000.0);
+  }
+#else
+  (void)due; /* other C libraries: nothing to call */
+#endif
+}
+
 static gboolean on_sweep(gpointer data)
 {
   Focus *f = data;
   gint64 now = g_get_monotonic_time();
+  trim_heap(f, now);
   g_hash_table_foreach_remove(f->sources, bucket_idle, &now);
   gint timeout = f->cfg->empty_timeout;
   if (timeout <= 0 || f->stopping)
@@ -580,6 +625,24 @@ static void identities_set(Focus *f)
   f->warn_agent = g_strdup(host);
 }
 
+/* Every participant holds two UDP sockets (RTP, RTCP) while its call lasts, and a call's
+ * sockets are closed by the media worker a moment after its BYE: at 1,000 calls/s of 1 s that
+ * is 2,000-3,000 descriptors, and the soft limit a service manager gives by default is 1024
+ * (the media engine then refuses legs: 503 "no media resources"). The soft limit goes up to
+ * the hard one: GLib, Sofia (on the GLib loop) and libsoup poll(); nothing here uses
+ * select(), which could not take descriptors past 1023. */
+static void raise_fd_limit(void)
+{
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+    return;
+  rlim_t was = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+    log_info("file descriptor limit raised from %llu to %llu", (unsigned long long)was,
+             (unsigned long long)rl.rlim_cur);
+}
+
 Focus *focus_new(FocusConfig *cfg, const ConfOption *options, const char *config_path,
                  GError **error)
 {
@@ -609,6 +672,7 @@ Focus *focus_new(FocusConfig *cfg, const ConfOption *options, const char *config
   g_list_free(list);
   log_info("records: %s, %d conference(s), %u live", focus_store_path(f->store), n, live);
 
+  raise_fd_limit();
   FocusMediaConfig mc = { .n_workers = (guint)cfg->media_workers,
                           .port_min = (guint16)cfg->rtp_port_min,
                           .port_max = (guint16)cfg->rtp_port_max,

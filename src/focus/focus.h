@@ -59,6 +59,10 @@ struct _Focus {
   char *warn_agent; /* the warn-agent of our Warning headers (the host) */
   FocusCounters n;
   gboolean stopping;
+  /* giving freed memory back after a burst of calls (focus.c, trim_heap) */
+  guint ends_since_trim;
+  gint64 last_end;     /* monotonic usec of the last leg's end */
+  gint64 late_trim_at; /* monotonic usec; 0: none due */
 };
 
 /* Opens the records (loading every conference), the control socket, the media engine, the
@@ -94,6 +98,8 @@ void focus_room_remove_leg(Focus *f, FocusConf *conf, GList *link);
 /* A factory INVITE from source_ip: FALSE when its rate limit is exceeded. */
 gboolean focus_rate_allow(Focus *f, const char *source_ip);
 void focus_count_setup(Focus *f, gint64 usec);
+/* A SIP leg ended (its memory is freed): lets the daemon give memory back once a burst ends. */
+void focus_note_leg_end(Focus *f);
 
 /* SIP status for a store failure: 503 for a full or read-only disk, else 500. */
 int focus_store_error_status(const GError *error);

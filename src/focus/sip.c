@@ -948,6 +948,7 @@ static void leg_end(FocusLeg *leg)
     leg->nh = NULL;
   }
   g_queue_unlink(&leg->sip->legs, &leg->link);
+  focus_note_leg_end(leg_focus(leg));
   leg_unref(leg);
 }
 

@@ -228,6 +228,15 @@ static int cmp_str(gconstpointer a, gconstpointer b)
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* "id1 id2 …" of a FocusConf's set, which is normalised, sorted and unique already. */
+static char *allowed_text_of_conf(const FocusConf *conf)
+{
+  GString *s = g_string_new(NULL);
+  for (guint i = 0; i < conf->allowed->len; i++)
+    g_string_append_printf(s, "%s%s", i ? " " : "", (const char *)conf->allowed->pdata[i]);
+  return g_string_free(s, FALSE);
+}
+
 /* "id1 id2 …": the identities normalised, sorted, unique. */
 static char *allowed_text(GPtrArray *allowed, GError **error)
 {
@@ -462,15 +471,16 @@ gboolean focus_store_conf_create(FocusStore *store, const FocusConf *conf, Focus
                                  GError **error)
 {
   g_return_val_if_fail(store != NULL && conf != NULL, FALSE);
-  g_autofree char *uri_norm = normalize_uri(conf->uri, "conference URI", error);
+  /* a FocusConf holds both normalised already (conference.h) */
+  g_autofree char *uri_norm =
+      conf->key ? g_strdup(conf->key) : normalize_uri(conf->uri, "conference URI", error);
   if (uri_norm == NULL)
     return FALSE;
-  g_autofree char *owner = normalize_uri(conf->owner, "owner", error);
+  g_autofree char *owner =
+      conf->owner ? g_strdup(conf->owner) : normalize_uri(NULL, "owner", error);
   if (owner == NULL)
     return FALSE;
-  g_autofree char *allowed = allowed_text(conf->allowed, error);
-  if (allowed == NULL)
-    return FALSE;
+  g_autofree char *allowed = allowed_text_of_conf(conf);
   gint64 event_time = event != NULL ? event->time : 0;
   if (!tx_begin(store, error))
     return FALSE;

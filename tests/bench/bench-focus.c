@@ -16,18 +16,29 @@
  *   - focus:    INVITE received to 200 OK sent, at the focus (its `stats`, last 1024 calls);
  *   - INVITE:   INVITE sent to the TRANSFER_RESP verified, at mikeyua;
  *   - setup:    mikeyua's ticket request to the TRANSFER_RESP verified;
- *   - CPU per call of each process (the focus's main thread apart).
- * RSS per idle conference, measured first on the fresh daemon: its VmRSS before and after
- * --idle conferences were created (each with a 1 s call) and left idle (empty-timeout 0),
- * divided by their number.
+ *   - CPU per call of each process (the focus's main thread apart);
+ *   - SIPp runs also: resolve p50/p99 (the focus's KMS round trips, last 4096) and, when SIPp
+ *     fails calls, why, from the focus's counters (503 resolves-busy, refusals by reason).
+ * RSS per idle conference, measured first on the fresh daemon (empty-timeout 0): two batches
+ * of --idle conferences, each made with a 1 s call and then left idle; VmRSS 0.5 s after a
+ * batch's calls and --settle seconds later, when the calls' transient state is gone (Sofia
+ * keeps a call's transactions 32 s; the focus gives freed heap back after a burst). The first
+ * batch carries the daemon's one-time costs (TLS to the KMS, SQLite's page cache filling to its
+ * bound); the second shows what one more idle conference costs.
  *
  * Options: --rates LIST (creations/s offered to mikeyua, default 100,250,500,1000), --seconds N
  * (of calls per rate, default 4), --join-rates LIST (default 100,250,500,1000), --conferences
  * N (of the join runs, default 20), --users N (participant credentials, default 100), --idle N
- * (default 3000), --sipp-rates LIST (default 250,500,1000,1500), --sipp-identities N (default
- * 20). Targets on a 2-core machine: 500 creations/s, 1,000 joins/s, p99 setup under 50 ms,
- * under 16 KiB per idle conference. Never pass/fail: the figures are printed (and written to
- * tests/bench/results/ by make bench). */
+ * (conferences per memory batch, default 3000), --idle-rate N (their creations/s, default
+ * 250), --settle N (seconds, default 40), --sipp-rates LIST (default 250,500,1000,1500),
+ * --sipp-identities N (default 20), --parts LIST (of memory,creations,joins,sipp; default all),
+ * --builddir DIR (the programs of another build, to compare two builds on one machine),
+ * --keep (the temporary directory with the daemons' logs), --hold N (keep the daemons N
+ * seconds after the runs, to look at them), --wrap CMD (run mikeyconfd under e.g. valgrind).
+ * Targets on a 2-core machine: 500 creations/s, 1,000 joins/s, p99 setup under 50 ms, under
+ * 16 KiB per idle conference. Never pass/fail: the figures are printed (and written to
+ * tests/bench/results/ by make bench). The machine line and the load averages come first:
+ * other work on a shared machine lowers the rates, so compare runs made side by side. */
 #include "bench-util.h"
 
 #include "common/credential.h"
@@ -65,8 +76,24 @@ static gint opt_seconds = 4;
 static gint opt_conferences = 20;
 static gint opt_users = 100;
 static gint opt_idle = 3000;
+static gint opt_idle_rate = 250;
+static gint opt_settle = 40;
 static char *opt_sipp_rates = NULL;
 static gint opt_sipp_identities = 20;
+static char *opt_parts = NULL;
+static gboolean opt_keep = FALSE;
+static gint opt_hold = 0;
+static char *opt_wrap = NULL;
+static char *opt_builddir = NULL;
+
+/* Is part (memory, creations, joins, sipp) one of --parts? */
+static gboolean part_on(const char *part)
+{
+  if (!opt_parts)
+    return TRUE;
+  g_auto(GStrv) parts = g_strsplit(opt_parts, ",", -1);
+  return g_strv_contains((const char *const *)parts, part);
+}
 
 static struct {
   char *tmp, *kmsd, *confd, *ua, *ctl;
@@ -94,7 +121,8 @@ static GSubprocessLauncher *launcher(void)
 }
 
 /* Runs argv to its end; stdout in *out. Returns the exit status; on failure the child's
- * standard error is shown unless quiet (SIPp's list of failed calls). */
+ * standard error is shown, or when quiet only its first line about a call (SIPp prints every
+ * failed call with the whole message). */
 static int run_full(const char *const *argv, char **out, gboolean quiet)
 {
   g_autoptr(GSubprocessLauncher) l = launcher();
@@ -112,6 +140,13 @@ static int run_full(const char *const *argv, char **out, gboolean quiet)
   int st = g_subprocess_get_if_exited(p) ? g_subprocess_get_exit_status(p) : -1;
   if (st != 0 && e && *e && !quiet)
     g_printerr("%s", e);
+  if (st != 0 && e && quiet) {
+    const char *call = strstr(e, " call");
+    const char *line = call ? call : e;
+    while (line > e && line[-1] != '\n')
+      line--;
+    g_printerr("  (%s: %.*s)\n", argv[0], (int)MIN(strcspn(line, "\n"), 160), line);
+  }
   if (out)
     *out = g_steal_pointer(&o);
   return st;
@@ -309,16 +344,81 @@ static double event_rate(const char *decision, guint *n_out)
   return n > 1 && t1 > t0 ? (double)(n - 1) / ((double)(t1 - t0) / G_USEC_PER_SEC) : 0;
 }
 
-static void focus_setup_ms(double *p50, double *p99)
+/* What the focus's `stats` say: setup and resolve latency (its last calls), and the counts of
+ * answers that were not a 200 (to tell, after a run, why calls failed). */
+typedef struct {
+  double setup_p50, setup_p99, resolve_p50, resolve_p99;
+  gint64 busy, rate_limited, store_failures;
+  GHashTable *refusals; /* reason -> count (gint64 in a pointer-sized box) */
+} FocusStats;
+
+static void focus_stats_clear(FocusStats *s)
 {
-  *p50 = *p99 = 0;
+  g_clear_pointer(&s->refusals, g_hash_table_unref);
+  memset(s, 0, sizeof *s);
+}
+
+static void focus_stats(FocusStats *out)
+{
+  memset(out, 0, sizeof *out);
+  out->refusals = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   g_autoptr(JsonNode) root = ctl_json("stats", NULL);
   if (!root)
     return;
   JsonObject *st = json_object_get_object_member(json_node_get_object(root), "stats");
   JsonObject *s = json_object_get_object_member(st, "setup_ms");
-  *p50 = json_object_get_double_member_with_default(s, "p50", 0);
-  *p99 = json_object_get_double_member_with_default(s, "p99", 0);
+  out->setup_p50 = json_object_get_double_member_with_default(s, "p50", 0);
+  out->setup_p99 = json_object_get_double_member_with_default(s, "p99", 0);
+  JsonObject *r =
+      json_object_get_object_member(json_object_get_object_member(st, "resolves"), "latency_ms");
+  out->resolve_p50 = json_object_get_double_member_with_default(r, "p50", 0);
+  out->resolve_p99 = json_object_get_double_member_with_default(r, "p99", 0);
+  JsonObject *d = json_object_get_object_member(st, "since_start");
+  out->busy = json_object_get_int_member_with_default(d, "busy", 0);
+  out->rate_limited = json_object_get_int_member_with_default(d, "rate_limited", 0);
+  out->store_failures = json_object_get_int_member_with_default(d, "store_failures", 0);
+  JsonObject *ref = json_object_get_object_member(st, "refusals");
+  GList *keys = ref ? json_object_get_members(ref) : NULL;
+  for (GList *k = keys; k; k = k->next) {
+    gint64 *n = g_new(gint64, 1);
+    *n = json_object_get_int_member(ref, k->data);
+    g_hash_table_insert(out->refusals, g_strdup(k->data), n);
+  }
+  g_list_free(keys);
+}
+
+/* "N x reason; ..." for the answers other than 200 between two snapshots ("" when none). */
+static char *focus_failures(const FocusStats *a, const FocusStats *b)
+{
+  GString *out = g_string_new(NULL);
+  if (b->busy > a->busy)
+    g_string_append_printf(out, "%" G_GINT64_FORMAT " x 503 resolves-busy", b->busy - a->busy);
+  if (b->rate_limited > a->rate_limited)
+    g_string_append_printf(out, "%s%" G_GINT64_FORMAT " x 503 rate-limited", out->len ? "; " : "",
+                           b->rate_limited - a->rate_limited);
+  if (b->store_failures > a->store_failures)
+    g_string_append_printf(out, "%s%" G_GINT64_FORMAT " x store failure", out->len ? "; " : "",
+                           b->store_failures - a->store_failures);
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init(&it, b->refusals);
+  while (g_hash_table_iter_next(&it, &k, &v)) {
+    const gint64 *before = a->refusals ? g_hash_table_lookup(a->refusals, k) : NULL;
+    gint64 n = *(gint64 *)v - (before ? *before : 0);
+    if (n > 0)
+      g_string_append_printf(out, "%s%" G_GINT64_FORMAT " x refused %s", out->len ? "; " : "", n,
+                             (char *)k);
+  }
+  return g_string_free(out, FALSE);
+}
+
+static void focus_setup_ms(double *p50, double *p99)
+{
+  FocusStats s;
+  focus_stats(&s);
+  *p50 = s.setup_p50;
+  *p99 = s.setup_p99;
+  focus_stats_clear(&s);
 }
 
 static void skip_events(void)
@@ -488,15 +588,20 @@ static int sipp_run(const char *csv, guint calls, double rate)
                          "-max_sched_loops",
                          "10000",
                          NULL };
-  return run(argv, NULL);
+  return run_full(argv, NULL, TRUE);
 }
 
-static void sipp_row(double offered, guint calls, int status, double achieved, double f50,
-                     double f99)
+static void sipp_row(double offered, guint calls, int status, double achieved,
+                     const FocusStats *before, const FocusStats *after)
 {
-  g_autofree char *focus = g_strdup_printf("%.1f / %.1f", f50, f99);
-  g_print("  %-8.0f %-7u %-10.0f %-22s %s\n", offered, calls, achieved, focus,
-          status == 0 ? "none" : "some calls failed (SIPp exit status != 0)");
+  g_autofree char *focus = g_strdup_printf("%.1f / %.1f", after->setup_p50, after->setup_p99);
+  g_autofree char *resolve = g_strdup_printf("%.1f / %.1f", after->resolve_p50, after->resolve_p99);
+  g_autofree char *why = focus_failures(before, after);
+  g_autofree char *failures =
+      status == 0 ? g_strdup("none")
+                  : g_strdup_printf("SIPp exit status %d%s%s", status, *why ? ": " : "", why);
+  g_print("  %-8.0f %-7u %-10.0f %-22s %-22s %s\n", offered, calls, achieved, focus, resolve,
+          failures);
 }
 
 /* SIPp as the peer: it costs little, so the rates are the focus's (with the KMS). Each call
@@ -526,8 +631,8 @@ static void bench_sipp(void)
   g_autofree char *csv = g_build_filename(B.tmp, "calls.csv", NULL);
   g_print("\nSIPp as the peer, pre-issued tickets (a fresh TRANSFER_INIT per call, made before "
           "the run; SIPp sends no media):\n");
-  g_print("creations:\n  %-8s %-7s %-10s %-22s %s\n", "offered", "calls", "achieved",
-          "focus p50/p99 ms", "failures");
+  g_print("creations:\n  %-8s %-7s %-10s %-22s %-22s %s\n", "offered", "calls", "achieved",
+          "focus p50/p99 ms", "resolve p50/p99 ms", "failures");
   double best_create = 0;
   for (guint i = 0; i < n_rates; i++) {
     guint n = (guint)(rates[i] * opt_seconds);
@@ -539,14 +644,17 @@ static void bench_sipp(void)
     g_file_set_contents(csv, lines->str, (gssize)lines->len, NULL);
     g_string_free(lines, TRUE);
     Cpu c0, c1;
+    FocusStats s0, s1;
+    focus_stats(&s0);
     cpu_now(&c0);
     int st = sipp_run(csv, n, rates[i]);
     cpu_now(&c1);
     guint created = 0;
     double achieved = event_rate("created", &created);
-    double f50, f99;
-    focus_setup_ms(&f50, &f99);
-    sipp_row(rates[i], created, st, achieved, f50, f99);
+    focus_stats(&s1);
+    sipp_row(rates[i], created, st, achieved, &s0, &s1);
+    focus_stats_clear(&s0);
+    focus_stats_clear(&s1);
     print_cpu(&c0, &c1, n);
     if (st == 0 && created == n && achieved > best_create)
       best_create = achieved;
@@ -582,8 +690,9 @@ static void bench_sipp(void)
     ok_ids++;
   }
   guint n_confs = confs->len - 1;
-  g_print("joins (%u conferences, %u identities):\n  %-8s %-7s %-10s %-22s %s\n", n_confs, ok_ids,
-          "offered", "calls", "achieved", "focus p50/p99 ms", "failures");
+  g_print("joins (%u conferences, %u identities):\n  %-8s %-7s %-10s %-22s %-22s %s\n", n_confs,
+          ok_ids, "offered", "calls", "achieved", "focus p50/p99 ms", "resolve p50/p99 ms",
+          "failures");
   double best_join = 0;
   for (guint i = 0; ok_ids && i < n_rates; i++) {
     guint n = (guint)(rates[i] * opt_seconds);
@@ -599,14 +708,17 @@ static void bench_sipp(void)
     g_file_set_contents(csv, lines->str, (gssize)lines->len, NULL);
     g_string_free(lines, TRUE);
     Cpu c0, c1;
+    FocusStats s0, s1;
+    focus_stats(&s0);
     cpu_now(&c0);
     int st = sipp_run(csv, n, rates[i]);
     cpu_now(&c1);
     guint admitted = 0;
     double achieved = event_rate("admitted", &admitted);
-    double f50, f99;
-    focus_setup_ms(&f50, &f99);
-    sipp_row(rates[i], admitted, st, achieved, f50, f99);
+    focus_stats(&s1);
+    sipp_row(rates[i], admitted, st, achieved, &s0, &s1);
+    focus_stats_clear(&s0);
+    focus_stats_clear(&s1);
     print_cpu(&c0, &c1, n);
     if (st == 0 && admitted == n && achieved > best_join)
       best_join = achieved;
@@ -628,10 +740,11 @@ static void bench_sipp(void)
 
 static gboolean setup(void)
 {
-  B.kmsd = g_build_filename(BENCH_BUILDDIR, "src", "kms", "mikeykmsd", NULL);
-  B.confd = g_build_filename(BENCH_BUILDDIR, "src", "focus", "mikeyconfd", NULL);
-  B.ua = g_build_filename(BENCH_BUILDDIR, "src", "ua", "mikeyua", NULL);
-  B.ctl = g_build_filename(BENCH_BUILDDIR, "src", "ctl", "mikeyconfctl", NULL);
+  const char *dir = opt_builddir ? opt_builddir : BENCH_BUILDDIR;
+  B.kmsd = g_build_filename(dir, "src", "kms", "mikeykmsd", NULL);
+  B.confd = g_build_filename(dir, "src", "focus", "mikeyconfd", NULL);
+  B.ua = g_build_filename(dir, "src", "ua", "mikeyua", NULL);
+  B.ctl = g_build_filename(dir, "src", "ctl", "mikeyconfctl", NULL);
   const char *bins[] = { B.kmsd, B.confd, B.ua, B.ctl };
   for (guint i = 0; i < G_N_ELEMENTS(bins); i++)
     if (!g_file_test(bins[i], G_FILE_TEST_IS_EXECUTABLE)) {
@@ -699,8 +812,14 @@ static gboolean setup(void)
       port, B.focus, fstate, B.sock);
   g_file_set_contents(B.confd_conf, fconf, -1, NULL);
   g_autofree char *flog = g_build_filename(B.tmp, "mikeyconfd.log", NULL);
+  g_autoptr(GStrvBuilder) fb = g_strv_builder_new();
+  g_auto(GStrv) wrap = opt_wrap ? g_strsplit(opt_wrap, " ", -1) : NULL;
+  if (wrap)
+    g_strv_builder_addv(fb, (const char **)wrap);
   const char *fargv[] = { B.confd, "--config", B.confd_conf, "--log-level", "info", NULL };
-  B.focusd = daemon_start(fargv, flog, "mikeyconfd: started");
+  g_strv_builder_addv(fb, fargv);
+  g_auto(GStrv) fv = g_strv_builder_end(fb);
+  B.focusd = daemon_start((const char *const *)fv, flog, "mikeyconfd: started");
   return B.focusd != NULL;
 }
 
@@ -723,6 +842,65 @@ static void remove_tree(const char *path)
 
 /* ------------------------------------------------------------------ main */
 
+static gint64 live_conferences(void)
+{
+  g_autoptr(JsonNode) st = ctl_json("stats", NULL);
+  if (!st)
+    return -1;
+  JsonObject *s = json_object_get_object_member(json_node_get_object(st), "stats");
+  return json_object_get_int_member(json_object_get_object_member(s, "conferences"), "live");
+}
+
+/* One batch of --idle conferences, each created with a 1 s call and then left idle: the RSS
+ * 0.5 s after the calls (*now) and once their transient state is gone (*settled: Sofia keeps a
+ * call's transactions 32 s, the focus gives freed memory back after a burst). Returns the
+ * conferences made. */
+static gint64 idle_batch(gint64 *now, gint64 *settled)
+{
+  Load m;
+  gboolean ok = load_run((guint)opt_idle, 0, MAX(1, opt_idle_rate), &m);
+  skip_events();
+  g_usleep(G_USEC_PER_SEC / 2);
+  *now = rss_kib(B.focusd);
+  g_usleep((gulong)opt_settle * G_USEC_PER_SEC);
+  *settled = rss_kib(B.focusd);
+  g_free(m.failures);
+  return ok ? m.ok : 0;
+}
+
+/* memory: the fresh daemon's RSS, then over two batches of idle conferences. The first batch
+ * pays the daemon's one-time costs (first TLS connections to the KMS, the SQLite page cache
+ * filling up to its bound); the second shows what one more idle conference costs. */
+static void bench_memory(void)
+{
+  g_print("\nmemory (first, on the fresh daemon; batches of %d conferences created at %d/s, each "
+          "with a 1 s call, then idle; RSS 0.5 s after the calls and %d s later):\n",
+          opt_idle, opt_idle_rate, opt_settle);
+  gint64 rss0 = rss_kib(B.focusd);
+  gint64 a_now, a_settled, b_now, b_settled;
+  gint64 n1 = idle_batch(&a_now, &a_settled);
+  gint64 n2 = idle_batch(&b_now, &b_settled);
+  gint64 live = live_conferences();
+  g_print("  fresh daemon %" G_GINT64_FORMAT " KiB\n", rss0);
+  if (n1 > 0)
+    g_print("  batch 1 (%" G_GINT64_FORMAT " conferences): %" G_GINT64_FORMAT " KiB (%.1f KiB "
+            "per conference), settled %" G_GINT64_FORMAT " KiB (%.1f KiB per idle conference, "
+            "one-time costs included)\n",
+            n1, a_now, (double)(a_now - rss0) / (double)n1, a_settled,
+            (double)(a_settled - rss0) / (double)n1);
+  if (n2 > 0)
+    g_print("  batch 2 (%" G_GINT64_FORMAT " more): %" G_GINT64_FORMAT " KiB (%+.1f KiB per "
+            "conference), settled %" G_GINT64_FORMAT " KiB (%+.1f KiB per idle conference); "
+            "%" G_GINT64_FORMAT " live in all\n",
+            n2, b_now, (double)(b_now - a_settled) / (double)n2, b_settled,
+            (double)(b_settled - a_settled) / (double)n2, live);
+  if (n1 > 0 && n2 > 0)
+    g_print("  per idle conference: %.1f KiB over both batches from the fresh daemon, %.1f KiB "
+            "for one more (target < 16 KiB)\n",
+            (double)(b_settled - rss0) / (double)(n1 + n2),
+            (double)(b_settled - a_settled) / (double)n2);
+}
+
 static void bench(void)
 {
   g_autofree char *load = NULL;
@@ -734,34 +912,14 @@ static void bench(void)
               f[0], f[1], f[2]);
   }
   g_print("setup:     mikeykmsd (HTTPS, rate-limit 0), mikeyconfd (1 media worker, log-level "
-          "warning), mikeyua load (one process); %d participant identities; calls of 1 s with "
-          "SRTP media; all on this machine\n",
+          "info: a line per decision), mikeyua load (one process); %d participant identities; "
+          "calls of 1 s with SRTP media; all on this machine\n",
           opt_users);
+  g_print("programs:  %s\n", opt_builddir ? opt_builddir : BENCH_BUILDDIR);
   skip_events();
 
-  /* memory: the growth of the fresh daemon's RSS over --idle conferences created (each with
-   * its 1 s call, ended) and left idle */
-  g_print("\nmemory (first, on the fresh daemon):\n");
-  gint64 rss0 = rss_kib(B.focusd);
-  Load m;
-  double rate = 250;
-  gboolean ok = load_run((guint)opt_idle, 0, rate, &m);
-  skip_events();
-  g_usleep(500000);
-  gint64 rss1 = rss_kib(B.focusd);
-  g_autoptr(JsonNode) st = ctl_json("stats", NULL);
-  gint64 live =
-      st ? json_object_get_int_member(
-               json_object_get_object_member(
-                   json_object_get_object_member(json_node_get_object(st), "stats"), "conferences"),
-               "live")
-         : -1;
-  if (ok)
-    g_print("  RSS %" G_GINT64_FORMAT " KiB before, %" G_GINT64_FORMAT
-            " KiB after %" G_GINT64_FORMAT " more idle conferences (%" G_GINT64_FORMAT
-            " live in all): %.1f KiB per idle conference\n",
-            rss0, rss1, m.ok, live, m.ok ? (double)(rss1 - rss0) / (double)m.ok : 0);
-  g_free(m.failures);
+  if (part_on("memory"))
+    bench_memory();
 
   /* creations */
   guint n_rates = 0;
@@ -771,7 +929,7 @@ static void bench(void)
   g_print("  %-8s %-7s %-10s %-22s %-22s %-22s %s\n", "offered", "calls", "achieved",
           "focus p50/p99 ms", "INVITE p50/p99 ms", "setup p50/p99 ms", "failures");
   double best_create = 0;
-  for (guint i = 0; i < n_rates; i++) {
+  for (guint i = 0; part_on("creations") && i < n_rates; i++) {
     guint n = (guint)(rates[i] * opt_seconds);
     Load r;
     Cpu c0, c1;
@@ -799,7 +957,7 @@ static void bench(void)
   g_print("  %-8s %-7s %-10s %-22s %-22s %-22s %s\n", "offered", "calls", "achieved",
           "focus p50/p99 ms", "INVITE p50/p99 ms", "setup p50/p99 ms", "failures");
   double best_join = 0;
-  for (guint i = 0; i < n_jrates; i++) {
+  for (guint i = 0; part_on("joins") && i < n_jrates; i++) {
     guint per = MAX(1, (guint)(jrates[i] * opt_seconds / opt_conferences));
     Load r;
     Cpu c0, c1;
@@ -818,7 +976,8 @@ static void bench(void)
     g_free(r.failures);
   }
 
-  bench_sipp();
+  if (part_on("sipp"))
+    bench_sipp();
 
   g_print("\nsummary (mikeyua load): %.0f creations/s and %.0f joins/s sustained without a "
           "failure (targets 500 and 1000)\n",
@@ -837,10 +996,26 @@ int main(int argc, char **argv)
       "N" },
     { "users", 0, 0, G_OPTION_ARG_INT, &opt_users, "Participant credentials (100)", "N" },
     { "idle", 0, 0, G_OPTION_ARG_INT, &opt_idle, "Conferences for the RSS figure (3000)", "N" },
+    { "idle-rate", 0, 0, G_OPTION_ARG_INT, &opt_idle_rate,
+      "Creations/s of the conferences for the RSS figure (250)", "N" },
+    { "settle", 0, 0, G_OPTION_ARG_INT, &opt_settle,
+      "Seconds after a batch of idle conferences before the settled RSS (40)", "N" },
     { "sipp-rates", 0, 0, G_OPTION_ARG_STRING, &opt_sipp_rates,
       "Calls/s offered by SIPp (250,500,1000,1500)", "LIST" },
     { "sipp-identities", 0, 0, G_OPTION_ARG_INT, &opt_sipp_identities,
       "Participants of the SIPp joins (20)", "N" },
+    { "parts", 0, 0, G_OPTION_ARG_STRING, &opt_parts,
+      "Parts to run (memory,creations,joins,sipp: all)", "LIST" },
+    { "keep", 0, 0, G_OPTION_ARG_NONE, &opt_keep,
+      "Keep the temporary directory (daemon logs, records) and print its name", NULL },
+    { "hold", 0, 0, G_OPTION_ARG_INT, &opt_hold,
+      "Keep the daemons running N seconds after the runs (to look at them)", "N" },
+    { "builddir", 0, 0, G_OPTION_ARG_FILENAME, &opt_builddir,
+      "Run the programs of this build tree (to compare two builds on one machine)", "DIR" },
+    { "wrap", 0, 0, G_OPTION_ARG_STRING, &opt_wrap,
+      "Run mikeyconfd under this command (e.g. 'valgrind --tool=massif'; the CPU figures are "
+      "then the wrapper's)",
+      "CMD" },
     { NULL },
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new("- mikeyconfd creations, joins, memory");
@@ -861,9 +1036,16 @@ int main(int argc, char **argv)
     bench();
   else
     status = 1;
+  if (opt_hold > 0 && B.focusd) {
+    g_print("holding for %d s: mikeyconfd pid %s, mikeykmsd pid %s, control socket %s\n", opt_hold,
+            g_subprocess_get_identifier(B.focusd), g_subprocess_get_identifier(B.kms), B.sock);
+    g_usleep((gulong)opt_hold * G_USEC_PER_SEC);
+  }
   daemon_stop(&B.focusd);
   daemon_stop(&B.kms);
-  if (B.tmp)
+  if (B.tmp && opt_keep)
+    g_print("kept: %s\n", B.tmp);
+  else if (B.tmp)
     remove_tree(B.tmp);
   return status;
 }
