@@ -16,7 +16,15 @@
 #define KMS_CONTENT_TYPE "application/mikey"
 /* Profile 3 caps request bodies at 64 KiB; answers are smaller than requests in practice. */
 #define KMS_MAX_ANSWER (256 * 1024)
-#define KMS_READ_CHUNK 16384
+/* Answers are a few hundred bytes: every read allocates its whole chunk (and every answer
+ * takes a second read to see the end), so a large chunk only costs allocations and page
+ * faults under load. */
+#define KMS_READ_CHUNK 4096
+/* Requests in flight to the KMS at once, each on its own kept-alive connection: libsoup's
+ * default of 2 per host serialises a busy focus's resolves behind each other (HTTP/1.1 has no
+ * pipelining in libsoup), and under load every request then waits for two round trips
+ * through both main loops. */
+#define KMS_MAX_CONNS 16
 
 struct _KmsClient {
   char *url;
@@ -73,13 +81,24 @@ KmsClient *kms_client_new(const char *url, const char *ca_file, gboolean allow_i
   client->url = g_strdup(url);
   client->uri = g_steal_pointer(&uri);
   client->timeout_ms = timeout_ms;
-  /* No proxy: the KMS is an internal service, and a proxy inherited from the environment would
+  /* Idle connections are kept (no idle timeout): mikeykmsd built on libsoup 3.2 loses a
+   * kept-alive connection that its client closes while idle (server.c), and the KMS only keeps
+   * the connections of resolves, so the focus's pool stays as it is until the focus stops.
+   * No proxy: the KMS is an internal service, and a proxy inherited from the environment would
    * be a surprising extra hop for key traffic. Certificates are checked against the CA file
    * (or the system store without one); GIO always verifies the host name against the URL. */
-  client->session = soup_session_new_with_options("proxy-resolver", NULL, "user-agent",
-                                                  PACKAGE_NAME "/" PACKAGE_VERSION, NULL);
-  if (db != NULL)
+  client->session = soup_session_new_with_options(
+      "proxy-resolver", NULL, "user-agent", PACKAGE_NAME "/" PACKAGE_VERSION, "max-conns",
+      KMS_MAX_CONNS, "max-conns-per-host", KMS_MAX_CONNS, "idle-timeout", 0, NULL);
+  if (db != NULL) {
     soup_session_set_tls_database(client->session, db);
+    /* libsoup builds each TLS connection before it gives it the session's database, and
+     * glib-networking loads the process's default database (the system CA bundle: about
+     * 3.5 MB, kept for the process's life) in that construction. With a CA file of our own
+     * that bundle is never used: our programs open no other GIO TLS client connection, and
+     * trusting only the KMS CA could only make one stricter. */
+    g_tls_backend_set_default_database(g_tls_backend_get_default(), db);
+  }
   if (!https)
     log_warning("KMS URL %s is plain http: no TLS, no server authentication (tests and demos only)",
                 url);
@@ -119,6 +138,7 @@ typedef struct {
   GInputStream *stream;
   GByteArray *body;
   guint status;
+  GTlsCertificateFlags tls_errors; /* why the KMS's certificate was refused; 0: it was not */
 } Request;
 
 static void request_free(gpointer p)
@@ -134,6 +154,8 @@ static void request_free(gpointer p)
   }
   g_clear_object(&r->stream);
   g_clear_object(&r->internal);
+  if (r->msg != NULL)
+    g_signal_handlers_disconnect_by_data(r->msg, r); /* libsoup may hold it a little longer */
   g_clear_object(&r->msg);
   g_clear_object(&r->session);
   if (r->body != NULL)
@@ -156,6 +178,37 @@ static void request_settle(Request *r)
   }
 }
 
+/* What is wrong with a refused certificate, for the error ("...; the KMS's certificate is ..."). */
+static char *tls_errors_text(GTlsCertificateFlags f)
+{
+  static const struct {
+    GTlsCertificateFlags flag;
+    const char *text;
+  } names[] = {
+    { G_TLS_CERTIFICATE_UNKNOWN_CA, "not issued by the configured CA (kms-ca)" },
+    { G_TLS_CERTIFICATE_BAD_IDENTITY, "not for the host name of the kms-url" },
+    { G_TLS_CERTIFICATE_NOT_ACTIVATED, "not valid yet" },
+    { G_TLS_CERTIFICATE_EXPIRED, "expired" },
+    { G_TLS_CERTIFICATE_REVOKED, "revoked" },
+    { G_TLS_CERTIFICATE_INSECURE, "insecure algorithm" },
+    { G_TLS_CERTIFICATE_GENERIC_ERROR, "unusable" },
+  };
+  GString *s = g_string_new(NULL);
+  for (gsize i = 0; i < G_N_ELEMENTS(names); i++)
+    if (f & names[i].flag)
+      g_string_append_printf(s, "%s%s", s->len ? ", " : "", names[i].text);
+  return g_string_free(s, FALSE);
+}
+
+/* libsoup asks before refusing a certificate: keep the reasons (the error it then reports
+ * only says "Unacceptable TLS certificate") and refuse. */
+static gboolean on_accept_certificate(SoupMessage *msg, GTlsCertificate *cert,
+                                      GTlsCertificateFlags errors, gpointer data)
+{
+  ((Request *)data)->tls_errors = errors;
+  return FALSE;
+}
+
 static void request_fail(GTask *task, GError *err)
 {
   Request *r = g_task_get_task_data(task);
@@ -163,6 +216,10 @@ static void request_fail(GTask *task, GError *err)
   if (r->timed_out && g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
     g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
                             "%s: no answer from the KMS within %u ms", r->url, r->timeout_ms);
+  } else if (r->tls_errors != 0) {
+    g_autofree char *why = tls_errors_text(r->tls_errors);
+    g_task_return_new_error(task, err->domain, err->code, "%s: %s; the KMS's certificate is %s",
+                            r->url, err->message, why);
   } else {
     g_task_return_new_error(task, err->domain, err->code, "%s: %s", r->url, err->message);
   }
@@ -260,6 +317,7 @@ void kms_client_post_async(KmsClient *client, GBytes *body, GCancellable *cancel
   r->timeout_ms = client->timeout_ms;
   r->internal = g_cancellable_new();
   r->msg = soup_message_new_from_uri(SOUP_METHOD_POST, client->uri);
+  g_signal_connect(r->msg, "accept-certificate", G_CALLBACK(on_accept_certificate), r);
   g_task_set_task_data(task, r, request_free);
 
   /* No redirects (never from https to anything else). IDEMPOTENT: libsoup reuses a kept-alive

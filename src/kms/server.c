@@ -19,6 +19,7 @@
 
 #include "common/log.h"
 #include "mikey/ntp.h"
+#include "mikey/types.h"
 
 #include <errno.h>
 #include <gio/gio.h>
@@ -220,9 +221,17 @@ static void on_finished(SoupServerMessage *msg, gpointer user_data)
     maybe_finish_stop(server);
 }
 
+/* Every answer closes its connection, except a RESOLVE_RESP (mikey_handler), which keeps the
+ * focus's connection alive. libsoup 3.2 (Debian 12) never frees a kept-alive connection that
+ * the client closes while it is idle (fixed in libsoup 3.3, commit d20c6601): the socket stays
+ * in CLOSE_WAIT with its TLS state, one file descriptor lost per client that goes away, and
+ * every mikeyua that asked for a ticket goes away. Only an authenticated focus now gets a
+ * connection kept; it keeps it open (kmsclient.c: no idle timeout), so what can still be lost
+ * is a few connections each time a focus stops. */
 static void on_request_started(SoupServer *soup, SoupServerMessage *msg, gpointer user_data)
 {
   KmsServer *server = user_data;
+  set_close(msg);
   Request *req = g_new0(Request, 1);
   req->server = server;
   g_hash_table_add(server->requests, req);
@@ -311,8 +320,11 @@ static void mikey_handler(SoupServer *soup, SoupServerMessage *msg, const char *
     soup_server_message_set_response(msg, NULL, SOUP_MEMORY_STATIC, NULL, 0);
   }
   /* the engine has logged answer.log_line */
-  if (server->stopping)
-    set_close(msg);
+  gsize len = 0;
+  const guint8 *data = answer.body ? g_bytes_get_data(answer.body, &len) : NULL;
+  if (answer.status == SOUP_STATUS_OK && len >= 2 && data[1] == MIKEY_DT_RESOLVE_RESP &&
+      !server->stopping)
+    soup_message_headers_remove(soup_server_message_get_response_headers(msg), "Connection");
   kms_answer_clear(&answer);
 }
 

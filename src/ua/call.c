@@ -7,7 +7,10 @@
 #include "common/sdpaudio.h"
 #include "mikey/exchange.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 SIP_GLIB_SOFIA_BEGIN
 #include <sofia-sip/su_tag_io.h>
@@ -53,6 +56,8 @@ struct _UaCall {
   UaFaultKind fault;
   char *fault_from;
   guint fault_offer;
+  guint bye_linger_ms;
+  char *key_log;
   UaCallStateFunc on_state;
   gpointer user_data;
 
@@ -61,7 +66,9 @@ struct _UaCall {
   GCancellable *cancel;
   guint step_timer;
   guint fuse_timer;
+  guint linger_timer;
   gint64 t_start, t_invite, t_established;
+  gint64 t_bye; /* when the peer's BYE arrived; 0: it did not */
   gint64 setup_usec, invite_usec;
 
   /* MIKEY */
@@ -142,6 +149,8 @@ UaCall *ua_call_new(const UaCallConfig *cfg)
   call->fault = cfg->fault;
   call->fault_from = g_strdup(cfg->fault_from);
   call->fault_offer = cfg->fault_offer;
+  call->bye_linger_ms = cfg->bye_linger_ms;
+  call->key_log = g_strdup(cfg->key_log);
   call->on_state = cfg->on_state;
   call->user_data = cfg->user_data;
   call->report = ua_report_new(cfg->mode, cfg->cred->identity, cfg->target);
@@ -174,6 +183,7 @@ void ua_call_unref(UaCall *call)
     return;
   stop_timer(&call->step_timer);
   stop_timer(&call->fuse_timer);
+  stop_timer(&call->linger_timer);
   if (call->nh) {
     nua_handle_bind(call->nh, NULL);
     nua_handle_destroy(call->nh);
@@ -190,6 +200,7 @@ void ua_call_unref(UaCall *call)
   mikey_csb_state_clear(&call->csb);
   ua_report_free(call->report);
   g_free(call->target);
+  g_free(call->key_log);
   g_strfreev(call->recipients);
   g_free(call->bind_ip);
   g_free(call->record_path);
@@ -233,11 +244,15 @@ const char *ua_call_conference_uri(const UaCall *call)
 
 UaReport *ua_call_report(UaCall *call)
 {
+  UaReport *r = call->report;
   if (call->media) {
-    call->report->have_media = TRUE;
-    ua_media_get_stats(call->media, &call->report->media);
+    r->have_media = TRUE;
+    ua_media_get_stats(call->media, &r->media);
+    r->have_last_rtp_after_bye = call->t_bye != 0 && r->media.last_datagram_usec != 0;
+    if (r->have_last_rtp_after_bye)
+      r->last_rtp_after_bye_ms = (double)(r->media.last_datagram_usec - call->t_bye) / 1000.0;
   }
-  return call->report;
+  return r;
 }
 
 static void set_state(UaCall *call, UaCallState state)
@@ -257,10 +272,29 @@ static void set_ended_by(UaCall *call, const char *by)
   call->report->ended_by = g_strdup(by);
 }
 
-/* The end: no more timers, media stopped (statistics kept), the handle destroyed. */
+static void end_now(UaCall *call)
+{
+  if (call->media)
+    ua_call_report(call);
+  ua_call_ref(call);
+  set_state(call, UA_CALL_ENDED);
+  ua_call_unref(call);
+}
+
+static gboolean on_linger(gpointer data)
+{
+  UaCall *call = data;
+  call->linger_timer = 0;
+  end_now(call);
+  return G_SOURCE_REMOVE;
+}
+
+/* The end: no more timers, media stopped (statistics kept), the handle destroyed. After the
+ * peer's BYE the RTP socket stays open and counted for bye_linger_ms more, so that the report
+ * can say whether media still came after it (a removed participant must get none). */
 static void finish(UaCall *call)
 {
-  if (call->state == UA_CALL_ENDED)
+  if (call->state == UA_CALL_ENDED || call->linger_timer)
     return;
   stop_timer(&call->step_timer);
   stop_timer(&call->fuse_timer);
@@ -276,9 +310,12 @@ static void finish(UaCall *call)
     nua_handle_destroy(call->nh);
     call->nh = NULL;
   }
-  ua_call_ref(call);
-  set_state(call, UA_CALL_ENDED);
-  ua_call_unref(call);
+  if (call->media && call->t_bye && call->bye_linger_ms && !call->detached) {
+    set_state(call, UA_CALL_ENDING); /* no change or hang-up is started meanwhile */
+    call->linger_timer = g_timeout_add(call->bye_linger_ms, on_linger, call);
+    return;
+  }
+  end_now(call);
 }
 
 /* A failure that ends the call: reported once, then BYE (established) or the end. */
@@ -382,21 +419,83 @@ static void offered_formats(guint8 codec_pt, SdpAudioFormat f[2])
 
 static UaFaultKind fault_for_offer(UaCall *call)
 {
+  /* tamper-srtp-key is not in any offer: it is applied to the keys (install_keys) */
+  if (call->fault == UA_FAULT_TAMPER_SRTP_KEY)
+    return UA_FAULT_NONE;
   return call->offers == call->fault_offer ? call->fault : UA_FAULT_NONE;
 }
 
 /* ------------------------------------------------------------------ keys */
 
+/* One "LABEL CSB-ID HEX" line appended to buf (*at: the length used so far); left out if it
+ * would not fit (the buffer is sized for the longest block, so it always does). */
+static void key_log_line(MikeySecret *buf, gsize *at, const char *label, guint32 csb_id,
+                         const MikeySecret *k)
+{
+  if (!k)
+    return;
+  char *p = (char *)buf->data;
+  if (*at + strlen(label) + 12 + 2 * k->len > buf->len)
+    return;
+  *at += (gsize)g_snprintf(p + *at, buf->len - *at, "%s %08x ", label, csb_id);
+  for (gsize i = 0; i < k->len; i++)
+    *at += (gsize)g_snprintf(p + *at, buf->len - *at, "%02x", k->data[i]);
+  p[(*at)++] = '\n';
+}
+
+/* --key-log: the secrets of the keys just derived, appended in hex (a debugging aid, like
+ * SSLKEYLOGFILE: whoever reads the file can decrypt the call). grant is the ticket whose MPK
+ * keyed the exchange (NULL for a CSB update: no new MPK). The block is built in a MikeySecret
+ * (wiped when freed) and written with one write() on an O_APPEND file, so that blocks of
+ * several mikeyua processes sharing the file do not interleave. */
+static void key_log_append(UaCall *call, const MikeyTicketGrant *grant, guint8 policy,
+                           const MikeySecret *tx_key, const MikeySecret *tx_salt,
+                           const MikeySecret *rx_key, const MikeySecret *rx_salt)
+{
+  guint32 id = call->csb.csb_id;
+  g_autoptr(MikeySecret) buf = mikey_secret_new(4096);
+  gsize at = (gsize)g_snprintf(
+      (char *)buf->data, 1024, "# %.400s %.500s csb %08x %s\n", call->cred->identity,
+      call->conference_uri ? call->conference_uri : call->target, id, ua_policy_name(policy));
+  at = MIN(at, 1023);
+  if (grant) {
+    key_log_line(buf, &at, "MPKI", id, grant->mpki);
+    key_log_line(buf, &at, "MPKR", id, grant->mpkr);
+    key_log_line(buf, &at, "TGK", id, grant->tgk);
+  }
+  /* the bundle's: TGK' when the ticket forks, else the ticket's TGK again (not repeated) */
+  if (!grant || !grant->tgk || !mikey_secret_equal(grant->tgk, call->csb.tgk))
+    key_log_line(buf, &at, "TGK_BUNDLE", id, call->csb.tgk);
+  key_log_line(buf, &at, "SRTP_TX_KEY", id, tx_key);
+  key_log_line(buf, &at, "SRTP_TX_SALT", id, tx_salt);
+  key_log_line(buf, &at, "SRTP_RX_KEY", id, rx_key);
+  key_log_line(buf, &at, "SRTP_RX_SALT", id, rx_salt);
+  int fd = open(call->key_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0 || write(fd, buf->data, at) != (gssize)at)
+    log_warning("--key-log %s: cannot append: %s", call->key_log, g_strerror(errno));
+  if (fd >= 0)
+    close(fd);
+}
+
 /* SRTP keys of the bundle in call->csb for policy, into the media endpoint (first time or
- * re-key), with the peer's stream from the answer's CS 2. */
-static gboolean install_keys(UaCall *call, guint8 policy, const MikeySrtpSessionData *cs2,
-                             GError **error)
+ * re-key), with the peer's stream from the answer's CS 2. grant: the ticket of the exchange
+ * (for --key-log; NULL after a CSB update). */
+static gboolean install_keys(UaCall *call, const MikeyTicketGrant *grant, guint8 policy,
+                             const MikeySrtpSessionData *cs2, GError **error)
 {
   gsize salt_len = mikey_profile_salt_len(policy);
   g_autoptr(MikeySecret) tx_key = NULL, tx_salt = NULL, rx_key = NULL, rx_salt = NULL;
   if (!mikey_csb_srtp_keys(&call->csb, 1, salt_len, &tx_key, &tx_salt, error) ||
       !mikey_csb_srtp_keys(&call->csb, 2, salt_len, &rx_key, &rx_salt, error))
     return FALSE;
+  /* the keys of the bundle as both ends derive them (before tamper-srtp-key below) */
+  if (call->key_log)
+    key_log_append(call, grant, policy, tx_key, tx_salt, rx_key, rx_salt);
+  /* --fault tamper-srtp-key: one bit of our outbound master key flipped after the derivation,
+   * on every key installed, so that the focus authenticates none of our packets; the inbound
+   * key is left as it is */
+  if (call->fault == UA_FAULT_TAMPER_SRTP_KEY)
+    tx_key->data[0] ^= 0x01;
   if (!call->media)
     return TRUE;
   return ua_media_set_keys(call->media, policy, tx_key, tx_salt, rx_key, rx_salt, cs2->ssrc,
@@ -511,8 +610,11 @@ static void send_invite(UaCall *call)
   log_info("INVITE %s (%zu-byte SDP, %zu-byte TRANSFER_INIT)", call->target, strlen(sdp),
            g_bytes_get_size(call->ti));
   call->t_invite = g_get_monotonic_time();
-  nua_invite(call->nh, NUTAG_URL(call->target), SIPTAG_CONTENT_TYPE_STR(SDP_TYPE),
-             SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+  /* No automatic retry (Sofia-SIP sends the request again after a 503 with a short
+   * Retry-After): the first final answer is the one to report, within --timeout. A handle
+   * preference, so it holds for the dialog's later requests too. */
+  nua_invite(call->nh, NUTAG_URL(call->target), NUTAG_RETRY_COUNT(0),
+             SIPTAG_CONTENT_TYPE_STR(SDP_TYPE), SIPTAG_PAYLOAD_STR(sdp), TAG_END());
   set_state(call, UA_CALL_INVITING);
   arm_step(call);
 }
@@ -590,7 +692,7 @@ static void on_invite_ok(UaCall *call, int status, const char *phrase, const sip
     return;
   }
   call->policy = ans.policy_no;
-  if (!install_keys(call, ans.policy_no, &ans.cs2, &error)) {
+  if (!install_keys(call, &call->grant0, ans.policy_no, &ans.cs2, &error)) {
     fail(call, "media", "cannot start SRTP: %s", error->message);
     return;
   }
@@ -812,7 +914,8 @@ static void on_update_answer(UaCall *call, int status, const char *phrase, const
            error->message);
       return;
     }
-    if (ans.policy_no != call->policy && !install_keys(call, ans.policy_no, &ans.cs2, &error)) {
+    if (ans.policy_no != call->policy &&
+        !install_keys(call, NULL, ans.policy_no, &ans.cs2, &error)) {
       fail(call, "media", "cannot switch SRTP policy: %s", error->message);
       return;
     }
@@ -825,7 +928,7 @@ static void on_update_answer(UaCall *call, int status, const char *phrase, const
            error->message, error->code);
       return;
     }
-    if (!install_keys(call, ans.policy_no, &ans.cs2, &error)) {
+    if (!install_keys(call, g, ans.policy_no, &ans.cs2, &error)) {
       fail(call, "media", "cannot re-key SRTP: %s", error->message);
       return;
     }
@@ -948,6 +1051,7 @@ static void on_event(SipGlibHandler *h, nua_event_t event, int status, const cha
     call->report->bye_cause = cause;
     g_free(call->report->bye_text);
     call->report->bye_text = text;
+    call->t_bye = g_get_monotonic_time();
     set_ended_by(call, "them");
     log_info("%s: BYE from the peer%s%s", call->target, text ? ": " : "", text ? text : "");
     break;

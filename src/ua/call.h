@@ -50,6 +50,12 @@ typedef struct {
   UaFaultKind fault;
   const char *fault_from;
   guint fault_offer; /* 0 = the INVITE, n = the n-th in-dialog offer */
+  /* after the peer's BYE, keep the RTP socket open and counted this long before the call is
+   * UA_CALL_ENDED (the report's last_rtp_after_bye_ms); 0: end at once */
+  guint bye_linger_ms;
+  /* --key-log: append the call's secrets (MPK, TGK, SRTP master keys and salts) in hex to this
+   * file each time keys are installed (debugging aid, like SSLKEYLOGFILE); NULL: never */
+  const char *key_log;
   UaCallStateFunc on_state;
   gpointer user_data;
 } UaCallConfig;

@@ -159,6 +159,7 @@ static void start_leg(Load *l, Leg *leg, const char *target)
     .policies = o->policies,
     .n_policies = o->n_policies,
     .timeout_ms = (guint)o->timeout * 1000,
+    .key_log = o->key_log,
     .on_state = leg_state,
     .user_data = leg,
   };

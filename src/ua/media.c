@@ -207,9 +207,14 @@ static gboolean on_rtp_readable(int fd, GIOCondition cond, gpointer data)
     ssize_t n = recv(fd, buf, sizeof buf, 0);
     if (n < 0)
       break;
+    /* every datagram counts here, whatever it holds: after a removal the question is whether
+     * anything still arrives, not whether it decrypts */
+    gint64 now = g_get_monotonic_time();
+    m->stats.datagrams++;
+    m->stats.last_datagram_usec = now;
     if (!m->tx && !m->rx.current)
       continue; /* no keys yet: nothing can be read */
-    on_rtp_packet(m, buf, (gsize)n, g_get_monotonic_time());
+    on_rtp_packet(m, buf, (gsize)n, now);
   }
   return G_SOURCE_CONTINUE;
 }
@@ -301,6 +306,12 @@ static void send_frame(UaMedia *m, gint64 now)
   SrtpCtxResult r = srtpctx_protect_rtp(m->tx, buf, &len, sizeof buf);
   if (r != SRTPCTX_OK) {
     log_warning("media %u: SRTP protect failed: %s", m->port, srtpctx_result_str(r));
+    return;
+  }
+  /* --send-loss: the packet was built and protected (its sequence number is used), so the
+   * receiver sees a gap exactly as after a loss on the way */
+  if (m->cfg.send_loss > 0 && g_random_double() * 100.0 < m->cfg.send_loss) {
+    m->stats.dropped_by_us++;
     return;
   }
   if (sendto(m->rtp_fd, buf, len, 0, (struct sockaddr *)&m->remote_rtp, m->remote_len) >= 0) {

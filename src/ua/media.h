@@ -26,6 +26,7 @@ typedef struct {
   gsize wav_len;
   const char *record_path; /* NULL = no recording */
   const char *cname;       /* RTCP CNAME */
+  double send_loss;        /* --send-loss: percent of RTP packets not sent, at random (tests) */
 } UaMediaConfig;
 
 typedef struct {
@@ -33,6 +34,9 @@ typedef struct {
   guint64 received;              /* RTP packets that decrypted */
   guint64 decrypt_failed;        /* RTP packets that did not (auth, replay, ...) */
   guint64 received_previous_key; /* of received: under the previous inbound key */
+  guint64 dropped_by_us;         /* RTP packets built but not sent (--send-loss) */
+  guint64 datagrams;             /* raw datagrams on the RTP socket, decryptable or not */
+  gint64 last_datagram_usec;     /* monotonic time of the last of them; 0: none */
   guint64 rtcp_sent;
   guint64 rtcp_received;
   gint64 lost;    /* RFC 3550 cumulative loss of the inbound stream */

@@ -169,6 +169,13 @@ char *ua_report_to_json(const UaReport *r)
     member_int(b, "lost", m->lost);
     member_int(b, "jitter", m->jitter);
     member_int(b, "rekeys", m->rekeys);
+    member_int(b, "dropped_by_us", (gint64)m->dropped_by_us);
+    member_int(b, "datagrams", (gint64)m->datagrams);
+    json_builder_set_member_name(b, "last_rtp_after_bye_ms");
+    if (r->have_last_rtp_after_bye)
+      json_builder_add_double_value(b, r->last_rtp_after_bye_ms);
+    else
+      json_builder_add_null_value(b);
     json_builder_end_object(b);
   } else {
     json_builder_add_null_value(b);
@@ -243,6 +250,12 @@ char *ua_report_to_text(const UaReport *r)
                            ", re-keys %u\n",
                            m->sent, m->received, m->decrypt_failed, m->received_previous_key,
                            m->lost, m->jitter, m->rtcp_sent, m->rtcp_received, m->rekeys);
+    if (m->dropped_by_us)
+      g_string_append_printf(s, "  send loss:   %" G_GUINT64_FORMAT " RTP packets dropped by us\n",
+                             m->dropped_by_us);
+    if (r->have_last_rtp_after_bye)
+      g_string_append_printf(s, "  after BYE:   last RTP datagram %+.1f ms from the BYE\n",
+                             r->last_rtp_after_bye_ms);
   }
   for (guint i = 0; i < r->updates->len; i++) {
     const UaUpdateReport *u = r->updates->pdata[i];

@@ -9,7 +9,9 @@
  *     "policy": "AEAD_AES_128_GCM" | null, "codec": "PCMU" | null,
  *     "setup_ms": 12.3 | null,
  *     "media": { "sent": N, "received": N, "decrypt_failed": N, "received_previous_key": N,
- *                "rtcp_sent": N, "rtcp_received": N, "lost": N, "jitter": N, "rekeys": N },
+ *                "rtcp_sent": N, "rtcp_received": N, "lost": N, "jitter": N, "rekeys": N,
+ *                "dropped_by_us": N, "datagrams": N,
+ *                "last_rtp_after_bye_ms": -12.5 | null },
  *     "updates": [ { "action": "new-ticket", "at_s": 2.0, "method": "INVITE", "status": 200,
  *                    "reason": "OK", "warning": null, "ok": true, "error": null,
  *                    "policy": "...", "retries": 0 } ],
@@ -51,6 +53,10 @@ typedef struct {
   double setup_ms; /* < 0: not established */
   gboolean have_media;
   UaMediaStats media;
+  /* after the peer's BYE: when the last datagram came on the RTP socket, in ms after the BYE
+   * (negative: before it); FALSE when there was no such BYE or no datagram */
+  gboolean have_last_rtp_after_bye;
+  double last_rtp_after_bye_ms;
   GPtrArray *updates; /* UaUpdateReport* */
   char *ended_by;     /* "us", "them", "error", "not-established" */
   int bye_cause;      /* 0: none */

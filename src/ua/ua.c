@@ -9,10 +9,13 @@
 #include "common/kmsclient.h"
 #include "common/log.h"
 #include "common/sipglib.h"
+#include "common/tone.h"
 #include "common/wav.h"
 
 #include <gio/gio.h>
 #include <glib-unix.h>
+#include <json-glib/json-glib.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -238,7 +241,8 @@ static int run_call(const UaOptions *o, const Credential *cred)
                .wav = sv.wav,
                .wav_len = sv.wav_len,
                .record_path = o->record,
-               .cname = cred->identity },
+               .cname = cred->identity,
+               .send_loss = o->send_loss_percent },
     .sdp_addr = sv.sdp_addr,
     .codec_pt = o->codec_pt,
     .policies = o->policies,
@@ -248,6 +252,8 @@ static int run_call(const UaOptions *o, const Credential *cred)
     .fault = o->fault_kind,
     .fault_from = o->fault_from,
     .fault_offer = (guint)o->fault_offer,
+    .bye_linger_ms = UA_BYE_LINGER_MS,
+    .key_log = o->key_log,
     .on_state = on_call_state,
     .user_data = &s,
   };
@@ -284,6 +290,87 @@ static int run_call(const UaOptions *o, const Credential *cred)
   return expected ? 0 : 1;
 }
 
+/* ------------------------------------------------------------------ analyse */
+
+#define ANALYSE_MIN_SAMPLES (WAV_RATE / 10) /* 0.1 s: below that a level means little */
+
+static char *analyse_json(const UaOptions *o, gsize n, gsize from, gsize len, double rms_dbfs,
+                          const double *db)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "file");
+  json_builder_add_string_value(b, o->analyse_path);
+  json_builder_set_member_name(b, "samples");
+  json_builder_add_int_value(b, (gint64)n);
+  json_builder_set_member_name(b, "seconds");
+  json_builder_add_double_value(b, (double)n / WAV_RATE);
+  json_builder_set_member_name(b, "from_s");
+  json_builder_add_double_value(b, (double)from / WAV_RATE);
+  json_builder_set_member_name(b, "to_s");
+  json_builder_add_double_value(b, (double)(from + len) / WAV_RATE);
+  json_builder_set_member_name(b, "rms_dbfs");
+  json_builder_add_double_value(b, rms_dbfs);
+  json_builder_set_member_name(b, "levels");
+  json_builder_begin_array(b);
+  for (guint i = 0; i < o->analyse_hz->len; i++) {
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "hz");
+    json_builder_add_double_value(b, g_array_index(o->analyse_hz, double, i));
+    json_builder_set_member_name(b, "db");
+    json_builder_add_double_value(b, db[i]);
+    json_builder_end_object(b);
+  }
+  json_builder_end_array(b);
+  json_builder_end_object(b);
+  g_autoptr(JsonGenerator) g = json_generator_new();
+  json_generator_set_pretty(g, TRUE);
+  g_autoptr(JsonNode) root = json_builder_get_root(b);
+  json_generator_set_root(g, root);
+  return json_generator_to_data(g, NULL);
+}
+
+/* The level of each frequency in a recording, --trim seconds left out at each end (the join
+ * and the hang-up), in dB of the total power of what is left (common/tone.h): about -3 dB for
+ * each of two equal tones, very negative for an absent one, so a test of "hears the others,
+ * not itself" is a difference of levels. */
+static int run_analyse(const UaOptions *o)
+{
+  g_autoptr(GError) error = NULL;
+  gsize n = 0;
+  g_autofree gint16 *pcm = wav_read(o->analyse_path, &n, &error);
+  if (!pcm) {
+    print_error("analyse", error->message);
+    return 1;
+  }
+  gsize trim = (gsize)(o->trim_s * WAV_RATE + 0.5);
+  if (n < ANALYSE_MIN_SAMPLES || (n - ANALYSE_MIN_SAMPLES) / 2 < trim) {
+    g_autofree char *msg =
+        g_strdup_printf("%s: %.2f s of audio, less than 0.1 s left after --trim %g",
+                        o->analyse_path, (double)n / WAV_RATE, o->trim_s);
+    print_error("analyse", msg);
+    return 1;
+  }
+  const gint16 *x = pcm + trim;
+  gsize len = n - 2 * trim;
+  double total = tone_total_power(x, len);
+  /* RMS relative to a full-scale amplitude */
+  double rms_dbfs = total > 0 ? 10.0 * log10(total / (32767.0 * 32767.0)) : -200.0;
+  g_autofree double *db = g_new(double, o->analyse_hz->len);
+  for (guint i = 0; i < o->analyse_hz->len; i++)
+    db[i] = goertzel_level_db(x, len, g_array_index(o->analyse_hz, double, i), WAV_RATE);
+  if (o->json) {
+    g_autofree char *out = analyse_json(o, n, trim, len, rms_dbfs, db);
+    g_print("%s\n", out);
+    return 0;
+  }
+  g_print("%s: %.2f s, analysed %.2f-%.2f s, RMS %.1f dBFS\n", o->analyse_path,
+          (double)n / WAV_RATE, (double)trim / WAV_RATE, (double)(trim + len) / WAV_RATE, rms_dbfs);
+  for (guint i = 0; i < o->analyse_hz->len; i++)
+    g_print("  %8g Hz  %7.1f dB\n", g_array_index(o->analyse_hz, double, i), db[i]);
+  return 0;
+}
+
 /* ------------------------------------------------------------------ main */
 
 int ua_main(int argc, char **argv)
@@ -299,6 +386,11 @@ int ua_main(int argc, char **argv)
     print_error(NULL, error->message);
     ua_options_clear(&o);
     return 2;
+  }
+  if (o.command == UA_CMD_ANALYSE) {
+    int st = run_analyse(&o);
+    ua_options_clear(&o);
+    return st;
   }
   signal(SIGPIPE, SIG_IGN);
   Credential cred = { 0 };
@@ -319,6 +411,8 @@ int ua_main(int argc, char **argv)
   case UA_CMD_LOAD:
     status = ua_load_run(&o, &cred);
     break;
+  case UA_CMD_ANALYSE:
+    break; /* above: no credential */
   }
   credential_clear(&cred);
   ua_options_clear(&o);

@@ -19,6 +19,7 @@ const char UA_SUBCOMMANDS[] =
     "  join CONF-URI                   join a conference for --duration\n"
     "  load --factory URI --conferences N --participants M ...\n"
     "                                  many creators and participants in one process\n"
+    "  analyse FILE.wav HZ...          each frequency's level in a recording (no SIP)\n"
     "See mikeyua(1); `mikeyua SUBCOMMAND --help` lists a subcommand's options.";
 
 const char *ua_action_name(UaActionKind kind)
@@ -46,6 +47,7 @@ static const char *const fault_names[] = {
   [UA_FAULT_MALFORMED_SDP] = "malformed-sdp",
   [UA_FAULT_NO_KEY_MGMT] = "no-key-mgmt",
   [UA_FAULT_GARBAGE_KEY_MGMT] = "garbage-key-mgmt",
+  [UA_FAULT_TAMPER_SRTP_KEY] = "tamper-srtp-key",
 };
 
 const char *ua_fault_name(UaFaultKind kind)
@@ -68,6 +70,8 @@ void ua_options_init(UaOptions *o)
   o->log_level = g_strdup("warning");
   o->conferences = 1;
   o->participants = 2;
+  o->send_loss = g_strdup("0");
+  o->trim = g_strdup("0");
   o->join_rate = g_strdup("10");
   o->call_length = 10;
   o->actions = g_array_new(FALSE, TRUE, sizeof(UaAction));
@@ -86,11 +90,17 @@ void ua_options_clear(UaOptions *o)
   g_free(o->update_method);
   g_strfreev(o->fault);
   g_free(o->log_level);
+  g_free(o->key_log);
   g_strfreev(o->recipients);
   g_free(o->factory);
   g_strfreev(o->participant);
   g_free(o->join_rate);
   g_free(o->participant_credentials);
+  g_free(o->send_loss);
+  g_free(o->trim);
+  g_free(o->analyse_path);
+  if (o->analyse_hz)
+    g_array_unref(o->analyse_hz);
   g_free(o->target);
   g_free(o->sip_host);
   g_free(o->wav_path);
@@ -141,6 +151,10 @@ static void add_sip(GArray *t, UaOptions *o)
              "CODEC", 0, 0));
   add(t, OPT("sip-trace", CONF_BOOL, &o->sip_trace, "Log every SIP message sent and received", NULL,
              0, 0));
+  add(t, OPT("key-log", CONF_FILENAME, &o->key_log,
+             "Append every call's MPK, TGK and SRTP master keys and salts in hex to FILE "
+             "(debugging only: the file decrypts the calls)",
+             "FILE", 0, 0));
 }
 
 static void add_call(GArray *t, UaOptions *o)
@@ -158,7 +172,8 @@ static void add_call(GArray *t, UaOptions *o)
              "Send --at offers in a reinvite or an update (default reinvite)", "METHOD", 0, 0));
   add(t, OPT("fault", CONF_STRV, &o->fault,
              "Send a faulty offer (tests): tamper-mac, tamper-ticket, stale-timestamp, "
-             "replay-previous, from-mismatch:URI, malformed-sdp, no-key-mgmt, garbage-key-mgmt",
+             "replay-previous, from-mismatch:URI, malformed-sdp, no-key-mgmt, garbage-key-mgmt; "
+             "or tamper-srtp-key (our outbound SRTP key has a bit flipped)",
              "FAULT", 0, 0));
   add(t, OPT("fault-offer", CONF_INT, &o->fault_offer,
              "Which offer gets the --fault: 0 = the INVITE, N = the N-th --at offer (default 0; "
@@ -169,11 +184,20 @@ static void add_call(GArray *t, UaOptions *o)
   add(t, OPT("expect-bye-reason", CONF_INT, &o->expect_bye_reason,
              "Exit 0 only if the focus ends the call with a BYE whose Reason has this cause",
              "CAUSE", 0, 699));
+  add(t, OPT("send-loss", CONF_STRING, &o->send_loss,
+             "Drop this percentage of our RTP packets at random before sending (tests; default 0)",
+             "PERCENT", 0, 0));
 }
 
 static GArray *table_for(UaCommand cmd, UaOptions *o)
 {
   GArray *t = g_array_new(TRUE, TRUE, sizeof(ConfOption));
+  if (cmd == UA_CMD_ANALYSE) {
+    add(t, OPT("json", CONF_BOOL, &o->json, "Print the levels as JSON", NULL, 0, 0));
+    add(t, OPT("trim", CONF_STRING, &o->trim,
+               "Leave out SEC seconds at each end of the recording (default 0)", "SEC", 0, 0));
+    return t;
+  }
   add_common(t, o);
   switch (cmd) {
   case UA_CMD_TICKET:
@@ -209,6 +233,8 @@ static GArray *table_for(UaCommand cmd, UaOptions *o)
     add(t, OPT("call-length", CONF_INT, &o->call_length,
                "Seconds each participant stays (default 10)", "SEC", 1, 86400));
     break;
+  case UA_CMD_ANALYSE:
+    break;
   }
   return t;
 }
@@ -224,6 +250,17 @@ static gboolean bad(GError **error, const char *fmt, ...)
   va_end(ap);
   g_set_error_literal(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, msg);
   return FALSE;
+}
+
+/* A decimal number in [min, max], the whole text (no unit). */
+static gboolean number_parse(const char *text, double min, double max, double *out)
+{
+  char *end = NULL;
+  double v = g_ascii_strtod(text, &end);
+  if (!*text || *end || !(v >= min && v <= max))
+    return FALSE;
+  *out = v;
+  return TRUE;
 }
 
 static gboolean uri_ok(const char *uri, const char *what, GError **error)
@@ -386,7 +423,7 @@ static gboolean fault_parse(UaOptions *o, GError **error)
   }
   return bad(error,
              "--fault %s: not tamper-mac, tamper-ticket, stale-timestamp, replay-previous, "
-             "from-mismatch:URI, malformed-sdp, no-key-mgmt or garbage-key-mgmt",
+             "from-mismatch:URI, malformed-sdp, no-key-mgmt, garbage-key-mgmt or tamper-srtp-key",
              f);
 }
 
@@ -429,6 +466,15 @@ static gboolean check_call(UaOptions *o, GError **error)
                o->actions->len);
   if (o->fault_kind == UA_FAULT_FROM_MISMATCH && o->fault_offer != 0)
     return bad(error, "--fault from-mismatch applies to the INVITE only (--fault-offer 0)");
+  if (o->fault_kind == UA_FAULT_TAMPER_SRTP_KEY && o->fault_offer != 0)
+    return bad(error, "--fault tamper-srtp-key applies to every key of the call, not to one offer "
+                      "(no --fault-offer)");
+  /* "5" or "5%" */
+  g_autofree char *loss = g_strdup(o->send_loss);
+  if (g_str_has_suffix(loss, "%"))
+    loss[strlen(loss) - 1] = '\0';
+  if (!number_parse(loss, 0, 100, &o->send_loss_percent))
+    return bad(error, "--send-loss %s: not a percentage from 0 to 100", o->send_loss);
   if (o->record && !*o->record)
     return bad(error, "--record: empty file name");
   return TRUE;
@@ -466,6 +512,27 @@ static gboolean check_load(UaOptions *o, GError **error)
   return TRUE;
 }
 
+/* analyse FILE.wav HZ...: the file (read later), the frequencies, --trim. */
+static gboolean analyse_args(UaOptions *o, GPtrArray *positional, GError **error)
+{
+  if (positional->len < 2)
+    return bad(error, "analyse: a WAV file and at least one frequency are needed (analyse "
+                      "FILE.wav HZ...)");
+  o->analyse_path = g_strdup(positional->pdata[0]);
+  o->analyse_hz = g_array_new(FALSE, FALSE, sizeof(double));
+  for (guint i = 1; i < positional->len; i++) {
+    const char *text = positional->pdata[i];
+    double hz;
+    /* below half the 8 kHz sampling rate */
+    if (!number_parse(text, 1, 3999, &hz))
+      return bad(error, "analyse: '%s' is not a frequency from 1 to 3999 Hz", text);
+    g_array_append_val(o->analyse_hz, hz);
+  }
+  if (!number_parse(o->trim, 0, 86400, &o->trim_s))
+    return bad(error, "--trim %s: not a number of seconds (0 or more)", o->trim);
+  return TRUE;
+}
+
 /* Whether --name (of the table, or --config) is followed by its value. */
 static gboolean option_takes_value(GArray *table, const char *name)
 {
@@ -481,7 +548,7 @@ static gboolean option_takes_value(GArray *table, const char *name)
 
 static gboolean command_from_name(const char *name, UaCommand *cmd)
 {
-  static const char *const names[] = { "ticket", "create", "join", "load" };
+  static const char *const names[] = { "ticket", "create", "join", "load", "analyse" };
   for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
     if (strcmp(name, names[i]) == 0) {
       *cmd = (UaCommand)i;
@@ -503,11 +570,12 @@ gboolean ua_options_parse(UaOptions *o, int argc, char **argv, GError **error)
               UA_SUBCOMMANDS);
       exit(0);
     }
-    return bad(error, "a subcommand is needed: ticket, create, join or load (see %s --help)",
+    return bad(error,
+               "a subcommand is needed: ticket, create, join, load or analyse (see %s --help)",
                PROGRAM);
   }
   if (!command_from_name(argv[1], &o->command))
-    return bad(error, "unknown subcommand '%s' (ticket, create, join or load)", argv[1]);
+    return bad(error, "unknown subcommand '%s' (ticket, create, join, load or analyse)", argv[1]);
 
   g_autoptr(GArray) table = table_for(o->command, o);
   /* Positional arguments are taken out first: GOption would give a flag (--json) the word that
@@ -540,6 +608,8 @@ gboolean ua_options_parse(UaOptions *o, int argc, char **argv, GError **error)
     "Joins the conference CONF-URI: a ticket naming it, then an INVITE to it.",
     "Runs --conferences conferences of --participants participants each, every one a real SIP "
     "call with SRTP media, and prints setup latency, failures and media statistics.",
+    "Prints the level of each frequency HZ in FILE.wav (a --record recording) with a Goertzel "
+    "filter, in dB of the total power.",
   };
   if (!conf_parse((const ConfOption *)(void *)table->data, PROGRAM, summaries[o->command], NULL,
                   PROGRAM " " PACKAGE_VERSION, &sub_argc, &sub_argv, NULL, error))
@@ -555,6 +625,8 @@ gboolean ua_options_parse(UaOptions *o, int argc, char **argv, GError **error)
     if (!uri_ok(positional->pdata[0], "CONF-URI", error))
       return FALSE;
     o->target = g_strdup(positional->pdata[0]);
+  } else if (o->command == UA_CMD_ANALYSE) {
+    return analyse_args(o, positional, error);
   } else if (positional->len > 0) {
     return bad(error, "%s: unexpected argument '%s'", argv[1], (const char *)positional->pdata[0]);
   }
@@ -588,6 +660,8 @@ gboolean ua_options_parse(UaOptions *o, int argc, char **argv, GError **error)
       return FALSE;
     o->target = g_strdup(o->factory);
     return check_media(o, error) && check_load(o, error);
+  case UA_CMD_ANALYSE:
+    break; /* done above */
   }
   return TRUE;
 }

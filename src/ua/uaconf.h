@@ -10,6 +10,7 @@ typedef enum {
   UA_CMD_CREATE,
   UA_CMD_JOIN,
   UA_CMD_LOAD,
+  UA_CMD_ANALYSE, /* no SIP, no credential: tone levels of a WAV file */
 } UaCommand;
 
 /* What the owner (or any participant) does to its leg during a call (profile 7.3). */
@@ -39,6 +40,7 @@ typedef enum {
   UA_FAULT_MALFORMED_SDP,    /* a body that is not SDP */
   UA_FAULT_NO_KEY_MGMT,      /* SDP without a=key-mgmt */
   UA_FAULT_GARBAGE_KEY_MGMT, /* a=key-mgmt:mikey with random bytes */
+  UA_FAULT_TAMPER_SRTP_KEY,  /* not an offer: our outbound SRTP master key has one bit flipped */
 } UaFaultKind;
 
 const char *ua_fault_name(UaFaultKind kind);
@@ -69,8 +71,10 @@ typedef struct {
   gint fault_offer;
   gint expect;
   gint expect_bye_reason;
+  char *send_loss;
   char *log_level;
   gboolean sip_trace;
+  char *key_log; /* create, join, load: append the calls' secrets to this file (debugging) */
   /* ticket */
   char **recipients;
   /* create, load */
@@ -82,6 +86,8 @@ typedef struct {
   char *join_rate;
   gint call_length;
   char *participant_credentials;
+  /* analyse */
+  char *trim;
 
   /* ---- checked and typed (ua_options_parse) ---- */
   char *target;   /* join: CONF-URI; create/load: the factory */
@@ -97,7 +103,11 @@ typedef struct {
   GArray *actions;     /* UaAction, sorted by time */
   UaFaultKind fault_kind;
   char *fault_from; /* from-mismatch:URI */
+  double send_loss_percent;
   double join_rate_per_s;
+  char *analyse_path; /* analyse: FILE.wav */
+  GArray *analyse_hz; /* analyse: double, in the order given */
+  double trim_s;
 } UaOptions;
 
 void ua_options_init(UaOptions *opts);

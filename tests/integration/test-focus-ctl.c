@@ -3,7 +3,7 @@
  * main loop, with a stub handler standing in for mikeyconfd: every command's table and JSON
  * output, exit statuses (0 done, 1 refused or unreachable, 2 usage), the daemon-not-running and
  * unknown-conference messages, paging through events, events --follow, a daemon that never
- * answers, and --help against mikeyconfctl(8). */
+ * answers. (--help against mikeyconfctl(8): test-man.) */
 #include "focus/control.h"
 
 #include "common/log.h"
@@ -722,84 +722,6 @@ static void test_usage(Fixture *f, gconstpointer data)
   g_assert_cmpstr(version, ==, "mikeyconfctl " PACKAGE_VERSION "\n");
 }
 
-/* Every option and command --help lists is in mikeyconfctl(8), and every option the page
- * names is one --help lists. */
-static char *man_text(const char *name)
-{
-  g_autofree char *path = g_test_build_filename(G_TEST_DIST, "..", "man", name, NULL);
-  g_autofree char *text = NULL;
-  g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
-  GString *s = g_string_new(NULL);
-  for (const char *p = text; *p; p++) {
-    if (p[0] == '\\' && p[1] == '-') {
-      g_string_append_c(s, '-');
-      p++;
-    } else if (p[0] == '\\' && p[1] == 'f' && p[2]) {
-      p += 2;
-    } else {
-      g_string_append_c(s, *p);
-    }
-  }
-  return g_string_free(s, FALSE);
-}
-
-static void test_help_matches_man(Fixture *f, gconstpointer data)
-{
-  g_autofree char *man = man_text("mikeyconfctl.8");
-  g_autofree char *help = NULL;
-  g_assert_cmpint(ctl_bare(&help, NULL, "--help", NULL), ==, 0);
-  g_autoptr(GRegex) re = g_regex_new("--([a-z][a-z0-9-]*)", 0, 0, NULL);
-  guint n = 0;
-  {
-    g_autoptr(GMatchInfo) mi = NULL;
-    g_regex_match(re, help, 0, &mi);
-    while (g_match_info_matches(mi)) {
-      g_autofree char *opt = g_match_info_fetch(mi, 0);
-      if (!g_str_has_prefix(opt, "--help")) {
-        if (strstr(man, opt) == NULL)
-          g_test_message("mikeyconfctl --help: %s is not in the man page", opt);
-        g_assert_nonnull(strstr(man, opt));
-        n++;
-      }
-      g_match_info_next(mi, NULL);
-    }
-  }
-  g_assert_cmpuint(n, >=, 7);
-  const char *commands[] = { "list", "show", "allowed", "kick", "end", "events", "stats" };
-  for (guint i = 0; i < G_N_ELEMENTS(commands); i++) {
-    g_autofree char *in_help = g_strdup_printf("\n  %s ", commands[i]);
-    if (strstr(help, in_help) == NULL)
-      g_test_message("--help does not list '%s'", commands[i]);
-    g_assert_nonnull(strstr(help, in_help));
-    g_autofree char *entry = g_strdup_printf(".B %s", commands[i]);
-    if (strstr(man, entry) == NULL)
-      g_test_message("mikeyconfctl(8) has no entry '%s'", entry);
-    g_assert_nonnull(strstr(man, entry));
-    /* and the request of each command is in the protocol section */
-    g_autofree char *request = g_strdup_printf("\"cmd\":\"%s\"", commands[i]);
-    if (strstr(man, request) == NULL)
-      g_test_message("mikeyconfctl(8) does not show the request %s", request);
-    g_assert_nonnull(strstr(man, request));
-  }
-  const char *codes[] = { "bad-request", "unknown-command", "not-found", "conflict",   "too-large",
-                          "busy",        "unavailable",     "failed",    "not-running" };
-  for (guint i = 0; i < G_N_ELEMENTS(codes); i++) {
-    if (strstr(man, codes[i]) == NULL)
-      g_test_message("mikeyconfctl(8) does not document the error code %s", codes[i]);
-    g_assert_nonnull(strstr(man, codes[i]));
-  }
-  /* the other way round */
-  g_autoptr(GMatchInfo) m = NULL;
-  g_regex_match(re, man, 0, &m);
-  while (g_match_info_matches(m)) {
-    g_autofree char *opt = g_match_info_fetch(m, 0);
-    if (strstr(help, opt) == NULL)
-      g_test_message("the man page documents %s, which --help does not list", opt);
-    g_assert_nonnull(strstr(help, opt));
-    g_match_info_next(m, NULL);
-  }
-}
-
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -828,7 +750,6 @@ int main(int argc, char **argv)
   ADD("/ctl/not-running", test_not_running);
   ADD("/ctl/timeout", test_timeout);
   ADD("/ctl/usage", test_usage);
-  ADD("/ctl/help-matches-man", test_help_matches_man);
   int status = g_test_run();
   rm_rf(G.tmp);
   g_free(G.tmp);

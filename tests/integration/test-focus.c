@@ -13,12 +13,13 @@
  * missing key-mgmt (488 + 306), KMS stopped or frozen (503 within kms-timeout, joins work
  * again after), CANCEL during a resolve, kill -9 and restart, kick and end, empty-timeout
  * after SIGHUP, SIGTERM (BYE to everyone, exit 0), SIPp (OPTIONS, INVITE without SDP, garbage
- * key-mgmt, a bounded flood), and --help against mikeyconfd(8) and mikeyconfd.conf(5).
+ * key-mgmt, a bounded flood). (--help against mikeyconfd(8) and mikeyconfd.conf(5): test-man.)
  *
- * Every wait is bounded; every process started here is killed by its PID at the end (and by
- * the kernel if this program dies: PR_SET_PDEATHSIG); the temporary directory is removed.
- * Binaries: $MIKEYCONFD, $MIKEYUA, $MIKEYKMSD, $MIKEYCONFCTL or the build tree; SIPp from PATH
- * (its tests are skipped without it). */
+ * The processes, the KMS and its users, the daemon and the mikeyua and mikeyconfctl runs are
+ * focus-harness.h's (bounded waits, every child killed by its PID at the end). SIPp comes from
+ * PATH (its tests are skipped without it). */
+#include "focus-harness.h"
+
 #include "ua/call.h"
 #include "ua/offer.h"
 
@@ -27,653 +28,15 @@
 #include "common/sipglib.h"
 #include "mikey/ntp.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-/* GCC <= 13 LeakSanitizer and dlopen'ed TLS (GnuTLS via glib-networking): see test-kmsd.c. */
-#define ASAN_TLS_WORKAROUND "intercept_tls_get_addr=0"
-#if defined(__SANITIZE_ADDRESS__)
-#define TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TEST_ASAN 1
-#endif
-#endif
-#ifdef TEST_ASAN
-const char *__asan_default_options(void);
-const char *__asan_default_options(void)
-{
-  return ASAN_TLS_WORKAROUND;
-}
-#endif
-
-#define KMS_URI "kms.test.example"
-#define ALICE "sip:alice@example.org"
-#define BOB "sip:bob@example.org"
-#define CAROL "sip:carol@example.org"
-#define DAVE "sip:dave@example.org"
-#define FOCUS_ID "sip:focus@127.0.0.1"
-#define KMS_TIMEOUT_S 2
-#define START_TIMEOUT_MS 30000
-#define RUN_TIMEOUT_MS 90000
-#define STOP_TIMEOUT_MS 30000
-#define REMOVED_TEXT "removed from the allowed set"
-
-static struct {
-  char *confd, *ua, *kmsd, *ctl;
-  char *tmp;
-  char *kms_conf, *ca, *kms_url;
-  guint kms_port;
-  GSubprocess *kms;
-  pid_t kms_pid;
-  char *alice, *bob, *carol, *dave; /* credential paths */
-  char *focus_cred;
-  /* the daemon under test */
-  char *confd_conf, *state, *sock, *confd_log;
-  guint16 sip_port;
-  char *host; /* 127.0.0.1:PORT */
-  char *factory;
-  GSubprocess *confd_proc;
-  pid_t confd_pid;
-  gboolean confd_exited;
-  int confd_status;
-  /* the in-process SIP client */
-  SipGlib *uac;
-  char *sipp;
-  guint n_runs;
-} G;
-
-/* ------------------------------------------------------------------ emergency cleanup */
-
-#define MAX_CHILDREN 32
-static volatile pid_t live_children[MAX_CHILDREN];
-static char *rm_argv[4];
-
-static void child_track(pid_t pid, gboolean alive)
-{
-  for (guint i = 0; i < MAX_CHILDREN; i++) {
-    if (alive && live_children[i] == 0) {
-      live_children[i] = pid;
-      return;
-    }
-    if (!alive && live_children[i] == pid) {
-      live_children[i] = 0;
-      return;
-    }
-  }
-}
-
-static void on_fatal_signal(int sig)
-{
-  for (guint i = 0; i < MAX_CHILDREN; i++)
-    if (live_children[i] > 0) {
-      kill(live_children[i], SIGCONT);
-      kill(live_children[i], SIGKILL);
-    }
-  if (rm_argv[2]) {
-    pid_t pid = fork();
-    if (pid == 0) {
-      char *envp[] = { NULL };
-      execve(rm_argv[0], rm_argv, envp);
-      _exit(127);
-    }
-    if (pid > 0)
-      waitpid(pid, NULL, 0);
-  }
-  signal(sig, SIG_DFL);
-  raise(sig);
-}
-
-static void child_setup(gpointer data)
-{
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
-/* ------------------------------------------------------------------ processes */
-
-static gboolean wait_until(gboolean (*cond)(gpointer), gpointer data, guint timeout_ms)
-{
-  gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
-  while (!cond(data)) {
-    if (g_get_monotonic_time() > deadline)
-      return FALSE;
-    if (!g_main_context_iteration(NULL, FALSE))
-      g_usleep(1000);
-  }
-  return TRUE;
-}
-
-static void sleep_ms(guint ms)
-{
-  gint64 end = g_get_monotonic_time() + (gint64)ms * 1000;
-  while (g_get_monotonic_time() < end)
-    if (!g_main_context_iteration(NULL, FALSE))
-      g_usleep(1000);
-}
-
-typedef struct {
-  GSubprocess *proc;
-  pid_t pid;
-  gboolean done;
-  int status;
-  char *out_path, *err_path;
-} Proc;
-
-static void on_exit_cb(GObject *source, GAsyncResult *res, gpointer data)
-{
-  Proc *p = data;
-  g_subprocess_wait_finish(G_SUBPROCESS(source), res, NULL);
-  GSubprocess *s = G_SUBPROCESS(source);
-  p->status = g_subprocess_get_if_exited(s)     ? g_subprocess_get_exit_status(s)
-              : g_subprocess_get_if_signaled(s) ? 128 + g_subprocess_get_term_sig(s)
-                                                : -1;
-  child_track(p->pid, FALSE);
-  p->done = TRUE;
-}
-
-static gboolean proc_done(gpointer data)
-{
-  return ((Proc *)data)->done;
-}
-
-/* The child's PID; 0 when it has already exited and been reaped (GLib then has no identifier:
- * a short-lived child like mikeyconfctl may be gone before the caller asks). */
-static pid_t pid_of(GSubprocess *p)
-{
-  const char *id = g_subprocess_get_identifier(p);
-  return id ? (pid_t)atoi(id) : 0;
-}
-
-static GSubprocessLauncher *launcher(GSubprocessFlags flags)
-{
-  GSubprocessLauncher *l = g_subprocess_launcher_new(flags);
-  g_subprocess_launcher_set_child_setup(l, child_setup, NULL, NULL);
-  const char *asan = g_getenv("ASAN_OPTIONS");
-  if (!asan || !strstr(asan, "intercept_tls_get_addr")) {
-    g_autofree char *opts = asan && *asan ? g_strconcat(asan, ":", ASAN_TLS_WORKAROUND, NULL)
-                                          : g_strdup(ASAN_TLS_WORKAROUND);
-    g_subprocess_launcher_setenv(l, "ASAN_OPTIONS", opts, TRUE);
-  }
-  return l;
-}
-
-static Proc *spawn(const char *const *argv)
-{
-  Proc *p = g_new0(Proc, 1);
-  guint n = ++G.n_runs;
-  g_autofree char *o = g_strdup_printf("run-%u.out", n);
-  g_autofree char *e = g_strdup_printf("run-%u.err", n);
-  p->out_path = g_build_filename(G.tmp, o, NULL);
-  p->err_path = g_build_filename(G.tmp, e, NULL);
-  g_autoptr(GSubprocessLauncher) l = launcher(G_SUBPROCESS_FLAGS_STDIN_INHERIT);
-  g_subprocess_launcher_set_stdout_file_path(l, p->out_path);
-  g_subprocess_launcher_set_stderr_file_path(l, p->err_path);
-  g_autoptr(GError) error = NULL;
-  p->proc = g_subprocess_launcher_spawnv(l, argv, &error);
-  g_assert_no_error(error);
-  p->pid = pid_of(p->proc);
-  if (p->pid > 0)
-    child_track(p->pid, TRUE);
-  g_subprocess_wait_async(p->proc, NULL, on_exit_cb, p);
-  return p;
-}
-
-/* Waits (bounded, running the main loop) and returns the exit status; outputs in *out, *err. */
-static int proc_finish(Proc *p, guint timeout_ms, char **out, char **err)
-{
-  if (!wait_until(proc_done, p, timeout_ms)) {
-    g_test_message("%s did not finish within %u ms; killing it", p->out_path, timeout_ms);
-    if (p->pid > 0)
-      kill(p->pid, SIGKILL);
-    g_assert_true(wait_until(proc_done, p, STOP_TIMEOUT_MS));
-  }
-  int status = p->status;
-  if (out)
-    g_assert_true(g_file_get_contents(p->out_path, out, NULL, NULL));
-  if (err)
-    g_assert_true(g_file_get_contents(p->err_path, err, NULL, NULL));
-  g_unlink(p->out_path);
-  g_unlink(p->err_path);
-  g_object_unref(p->proc);
-  g_free(p->out_path);
-  g_free(p->err_path);
-  g_free(p);
-  return status;
-}
-
-static int run(char **out, char **err, const char *const *argv)
-{
-  return proc_finish(spawn(argv), RUN_TIMEOUT_MS, out, err);
-}
-
-static Proc *spawn_va(const char *bin, const char *first, va_list ap)
-{
-  g_autoptr(GPtrArray) argv = g_ptr_array_new();
-  g_ptr_array_add(argv, (char *)bin);
-  for (const char *a = first; a; a = va_arg(ap, const char *))
-    g_ptr_array_add(argv, (char *)a);
-  g_ptr_array_add(argv, NULL);
-  return spawn((const char *const *)argv->pdata);
-}
-
-/* mikeyua ARGS... (NULL-terminated) */
-static Proc *ua_spawn(const char *first, ...) G_GNUC_NULL_TERMINATED;
-static Proc *ua_spawn(const char *first, ...)
-{
-  va_list ap;
-  va_start(ap, first);
-  Proc *p = spawn_va(G.ua, first, ap);
-  va_end(ap);
-  return p;
-}
-
-static JsonObject *json_of(const char *text, JsonParser **parser)
-{
-  *parser = json_parser_new();
-  g_autoptr(GError) error = NULL;
-  if (!json_parser_load_from_data(*parser, text, -1, &error))
-    g_test_message("not JSON: %s\n%s", error->message, text);
-  g_assert_no_error(error);
-  return json_node_get_object(json_parser_get_root(*parser));
-}
-
-static JsonNode *jpath(JsonObject *o, const char *path)
-{
-  g_auto(GStrv) parts = g_strsplit(path, ".", -1);
-  for (guint i = 0; parts[i + 1]; i++)
-    o = json_object_get_object_member(o, parts[i]);
-  return json_object_get_member(o, parts[g_strv_length(parts) - 1]);
-}
-
-static gint64 jint(JsonObject *o, const char *path)
-{
-  JsonNode *n = jpath(o, path);
-  g_assert_nonnull(n);
-  return json_node_get_int(n);
-}
-
-static const char *jstr(JsonObject *o, const char *path)
-{
-  JsonNode *n = jpath(o, path);
-  return n && !JSON_NODE_HOLDS_NULL(n) ? json_node_get_string(n) : NULL;
-}
-
-/* A port nobody uses right now (UDP and TCP). */
-static guint16 free_port(void)
-{
-  for (int attempt = 0; attempt < 50; attempt++) {
-    int u = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof a;
-    g_assert_cmpint(bind(u, (struct sockaddr *)&a, sizeof a), ==, 0);
-    getsockname(u, (struct sockaddr *)&a, &len);
-    int t = socket(AF_INET, SOCK_STREAM, 0);
-    int ok = bind(t, (struct sockaddr *)&a, sizeof a);
-    /* and TLS's port + 1 is not needed here */
-    close(t);
-    close(u);
-    if (ok == 0)
-      return ntohs(a.sin_port);
-  }
-  g_assert_not_reached();
-}
-
-typedef struct {
-  const char *path;
-  const char *needle;
-  gsize from; /* only text after this offset counts */
-} LogWait;
-
-static gboolean log_has(gpointer data)
-{
-  LogWait *w = data;
-  g_autofree char *text = NULL;
-  gsize len = 0;
-  return g_file_get_contents(w->path, &text, &len, NULL) && len > w->from &&
-         strstr(text + w->from, w->needle);
-}
-
-static gsize file_size(const char *path)
-{
-  GStatBuf st;
-  return g_stat(path, &st) == 0 ? (gsize)st.st_size : 0;
-}
-
-/* ------------------------------------------------------------------ the KMS */
-
-static void kmsctl_ok(const char *first, ...) G_GNUC_NULL_TERMINATED;
-static void kmsctl_ok(const char *first, ...)
-{
-  g_autoptr(GPtrArray) argv = g_ptr_array_new();
-  g_ptr_array_add(argv, G.kmsd);
-  g_ptr_array_add(argv, (char *)"--config");
-  g_ptr_array_add(argv, G.kms_conf);
-  va_list ap;
-  va_start(ap, first);
-  for (const char *a = first; a; a = va_arg(ap, const char *))
-    g_ptr_array_add(argv, (char *)a);
-  va_end(ap);
-  g_ptr_array_add(argv, NULL);
-  g_autofree char *err = NULL;
-  int status = run(NULL, &err, (const char *const *)argv->pdata);
-  if (status != 0)
-    g_test_message("mikeykmsd %s: %s", first, err);
-  g_assert_cmpint(status, ==, 0);
-}
-
-static char *add_user(const char *uri, const char *name, const char *opt1, const char *opt2)
-{
-  g_autofree char *file = g_strdup_printf("%s.cred", name);
-  char *path = g_build_filename(G.tmp, file, NULL);
-  kmsctl_ok("user", "add", uri, "--out", path, opt1, opt2, NULL);
-  return path;
-}
-
-static void point_at_kms(const char *path, const char *url)
-{
-  Credential c;
-  g_autoptr(GError) error = NULL;
-  g_assert_true(credential_load(path, &c, &error));
-  g_free(c.kms_url);
-  c.kms_url = g_strdup(url);
-  g_assert_true(credential_save(path, &c, &error));
-  g_assert_no_error(error);
-  credential_clear(&c);
-}
-
-static void kms_start(guint port)
-{
-  g_autofree char *log = g_build_filename(G.tmp, "kms.log", NULL);
-  g_autofree char *p = g_strdup_printf("%u", port);
-  const char *argv[] = { G.kmsd, "--config", G.kms_conf, "--port", p, "serve", NULL };
-  gsize from = file_size(log);
-  g_autoptr(GSubprocessLauncher) l = launcher(G_SUBPROCESS_FLAGS_STDIN_INHERIT);
-  g_autoptr(GError) error = NULL;
-  int fd = g_open(log, O_WRONLY | O_APPEND | O_CREAT, 0600); /* keep earlier runs' lines */
-  g_assert_cmpint(fd, >=, 0);
-  g_subprocess_launcher_take_stderr_fd(l, fd);
-  G.kms = g_subprocess_launcher_spawnv(l, argv, &error);
-  g_assert_no_error(error);
-  G.kms_pid = pid_of(G.kms);
-  child_track(G.kms_pid, TRUE);
-  LogWait w = { log, "listening on ", from };
-  g_assert_true(wait_until(log_has, &w, START_TIMEOUT_MS));
-  if (!G.kms_url) {
-    g_autofree char *text = NULL;
-    g_file_get_contents(log, &text, NULL, NULL);
-    const char *at = strstr(text + from, "listening on ") + strlen("listening on ");
-    G.kms_url = g_strndup(at, strcspn(at, " \n"));
-    const char *colon = strrchr(G.kms_url, ':');
-    G.kms_port = (guint)atoi(colon + 1);
-  }
-}
-
-static void kms_stop(void)
-{
-  g_subprocess_send_signal(G.kms, SIGTERM);
-  g_subprocess_wait(G.kms, NULL, NULL);
-  child_track(G.kms_pid, FALSE);
-  g_clear_object(&G.kms);
-  G.kms_pid = 0;
-}
-
-/* ------------------------------------------------------------------ mikeyconfd */
-
-static void confd_write_config(const char *extra)
-{
-  g_autofree char *conf =
-      g_strdup_printf("[mikeyconfd]\n"
-                      "sip-listen=127.0.0.1:%u\n"
-                      "credential=%s\n"
-                      "state-dir=%s\n"
-                      "control-socket=%s\n"
-                      "kms-timeout=%d\n"
-                      "rtp-port-min=41000\n"
-                      "rtp-port-max=41999\n"
-                      "media-workers=1\n"
-                      "log-level=info\n%s",
-                      G.sip_port, G.focus_cred, G.state, G.sock, KMS_TIMEOUT_S, extra ? extra : "");
-  g_assert_true(g_file_set_contents(G.confd_conf, conf, -1, NULL));
-}
-
-static void on_confd_exit(GObject *source, GAsyncResult *res, gpointer data)
-{
-  GSubprocess *s = G_SUBPROCESS(source);
-  g_subprocess_wait_finish(s, res, NULL);
-  if (s != G.confd_proc)
-    return;
-  G.confd_status = g_subprocess_get_if_exited(s)     ? g_subprocess_get_exit_status(s)
-                   : g_subprocess_get_if_signaled(s) ? 128 + g_subprocess_get_term_sig(s)
-                                                     : -1;
-  child_track(G.confd_pid, FALSE);
-  G.confd_exited = TRUE;
-}
-
-static gboolean confd_exited(gpointer data)
-{
-  return G.confd_exited;
-}
-
-static void confd_start(void)
-{
-  gsize from = file_size(G.confd_log);
-  const char *argv[] = { G.confd, "--config", G.confd_conf, NULL };
-  g_autoptr(GSubprocessLauncher) l = launcher(G_SUBPROCESS_FLAGS_STDIN_INHERIT);
-  int fd = g_open(G.confd_log, O_WRONLY | O_APPEND | O_CREAT, 0600);
-  g_assert_cmpint(fd, >=, 0);
-  g_subprocess_launcher_take_stderr_fd(l, fd);
-  g_autoptr(GError) error = NULL;
-  G.confd_exited = FALSE;
-  G.confd_proc = g_subprocess_launcher_spawnv(l, argv, &error);
-  g_assert_no_error(error);
-  G.confd_pid = pid_of(G.confd_proc);
-  child_track(G.confd_pid, TRUE);
-  g_subprocess_wait_async(G.confd_proc, NULL, on_confd_exit, NULL);
-  LogWait w = { G.confd_log, "mikeyconfd: started", from };
-  if (!wait_until(log_has, &w, START_TIMEOUT_MS)) {
-    g_autofree char *text = NULL;
-    g_file_get_contents(G.confd_log, &text, NULL, NULL);
-    g_test_message("mikeyconfd did not start:\n%s", text + from);
-  }
-  g_assert_false(G.confd_exited);
-  g_assert_true(log_has(&w));
-}
-
-/* Sends sig and waits for the exit; returns the exit status (128 + signal when killed). */
-static int confd_stop(int sig)
-{
-  kill(G.confd_pid, sig);
-  g_assert_true(wait_until(confd_exited, NULL, STOP_TIMEOUT_MS));
-  g_clear_object(&G.confd_proc);
-  return G.confd_status;
-}
-
-/* Rewrites the config file (the base plus extra) and makes the daemon reload it. */
-static void confd_reload(const char *extra)
-{
-  confd_write_config(extra);
-  gsize from = file_size(G.confd_log);
-  kill(G.confd_pid, SIGHUP);
-  LogWait w = { G.confd_log, "reloaded", from };
-  g_assert_true(wait_until(log_has, &w, START_TIMEOUT_MS));
-}
-
-/* mikeyconfctl --json ARGS: the parsed answer (exit status in *status when not NULL). */
-static JsonObject *ctl_json(JsonParser **parser, int *status, const char *first,
-                            ...) G_GNUC_NULL_TERMINATED;
-static JsonObject *ctl_json(JsonParser **parser, int *status, const char *first, ...)
-{
-  g_autoptr(GPtrArray) argv = g_ptr_array_new();
-  g_ptr_array_add(argv, G.ctl);
-  g_ptr_array_add(argv, (char *)"--socket");
-  g_ptr_array_add(argv, G.sock);
-  g_ptr_array_add(argv, (char *)"--json");
-  va_list ap;
-  va_start(ap, first);
-  for (const char *a = first; a; a = va_arg(ap, const char *))
-    g_ptr_array_add(argv, (char *)a);
-  va_end(ap);
-  g_ptr_array_add(argv, NULL);
-  g_autofree char *out = NULL;
-  int st = run(&out, NULL, (const char *const *)argv->pdata);
-  if (status)
-    *status = st;
-  else
-    g_assert_cmpint(st, ==, 0);
-  return json_of(out, parser);
-}
-
-/* The allowed set as one space-separated string. */
-static char *allowed_of(const char *conf)
-{
-  g_autoptr(JsonParser) jp = NULL;
-  JsonObject *o = ctl_json(&jp, NULL, "allowed", conf, NULL);
-  JsonArray *a = json_object_get_array_member(o, "allowed");
-  GString *s = g_string_new(NULL);
-  for (guint i = 0; i < json_array_get_length(a); i++)
-    g_string_append_printf(s, "%s%s", i ? " " : "", json_array_get_string_element(a, i));
-  return g_string_free(s, FALSE);
-}
-
-/* The audit events of a conference, as "decision/reason identity" lines. */
-static char *events_of(const char *conf)
-{
-  g_autoptr(JsonParser) jp = NULL;
-  JsonObject *o = ctl_json(&jp, NULL, "events", "--conference", conf, NULL);
-  JsonArray *a = json_object_get_array_member(o, "events");
-  GString *s = g_string_new(NULL);
-  for (guint i = 0; i < json_array_get_length(a); i++) {
-    JsonObject *e = json_array_get_object_element(a, i);
-    g_string_append_printf(s, "%s/%s %s\n", json_object_get_string_member(e, "decision"),
-                           json_object_get_string_member_with_default(e, "reason", "-"),
-                           json_object_get_string_member_with_default(e, "identity", "-"));
-  }
-  return g_string_free(s, FALSE);
-}
-
-static gboolean events_contain(const char *conf, const char *line)
-{
-  g_autofree char *ev = events_of(conf);
-  if (!strstr(ev, line))
-    g_test_message("no event '%s' among:\n%s", line, ev);
-  return strstr(ev, line) != NULL;
-}
-
-static gint64 stat_int(const char *path)
-{
-  g_autoptr(JsonParser) jp = NULL;
-  JsonObject *o = ctl_json(&jp, NULL, "stats", NULL);
-  g_autofree char *full = g_strdup_printf("stats.%s", path);
-  return jint(o, full);
-}
-
-static gint64 participants_of(const char *conf)
-{
-  g_autoptr(JsonParser) jp = NULL;
-  JsonObject *o = ctl_json(&jp, NULL, "show", conf, NULL);
-  return (gint64)json_array_get_length(
-      json_object_get_array_member(json_object_get_object_member(o, "conference"), "participants"));
-}
-
-typedef struct {
-  const char *conf;
-  gint64 n;
-} PartWait;
-
-static gboolean has_participants(gpointer data)
-{
-  PartWait *w = data;
-  return participants_of(w->conf) >= w->n;
-}
-
-/* ------------------------------------------------------------------ mikeyua runs */
-
-/* Runs mikeyua to its end; the JSON report is parsed into *jp. */
-static int ua_run(JsonParser **jp, JsonObject **report, char **err_out, const char *first,
-                  ...) G_GNUC_NULL_TERMINATED;
-static int ua_run(JsonParser **jp, JsonObject **report, char **err_out, const char *first, ...)
-{
-  va_list ap;
-  va_start(ap, first);
-  Proc *p = spawn_va(G.ua, first, ap);
-  va_end(ap);
-  g_autofree char *out = NULL, *err = NULL;
-  int status = proc_finish(p, RUN_TIMEOUT_MS, &out, &err);
-  if (status != 0)
-    g_test_message("mikeyua exit %d: %s\n%s", status, out, err);
-  *report = json_of(out, jp);
-  if (err_out)
-    *err_out = g_steal_pointer(&err);
-  return status;
-}
-
-/* A conference created by alice (staying for duration seconds in the background) with the
- * given participants; its URI is returned once it exists. */
-typedef struct {
-  Proc *proc;
-  char *uri;
-} Owner;
-
-static gint64 conference_count(void)
-{
-  g_autoptr(JsonParser) jp = NULL;
-  JsonObject *o = ctl_json(&jp, NULL, "list", NULL);
-  return (gint64)json_array_get_length(json_object_get_array_member(o, "conferences"));
-}
-
-static char *newest_conference(void)
-{
-  g_autoptr(JsonParser) jp = NULL;
-  JsonObject *o = ctl_json(&jp, NULL, "list", NULL);
-  JsonArray *a = json_object_get_array_member(o, "conferences");
-  guint n = json_array_get_length(a);
-  return n ? g_strdup(json_object_get_string_member(json_array_get_object_element(a, n - 1), "uri"))
-           : NULL;
-}
-
-static gboolean count_above(gpointer data)
-{
-  return conference_count() > *(gint64 *)data;
-}
-
-static Owner owner_start(const char *const *extra)
-{
-  gint64 before = conference_count();
-  g_autoptr(GPtrArray) argv = g_ptr_array_new();
-  const char *head[] = {
-    G.ua, "create", "--credential", G.alice, "--factory", G.factory, "--json"
-  };
-  for (guint i = 0; i < G_N_ELEMENTS(head); i++)
-    g_ptr_array_add(argv, (char *)head[i]);
-  for (guint i = 0; extra[i]; i++)
-    g_ptr_array_add(argv, (char *)extra[i]);
-  g_ptr_array_add(argv, NULL);
-  Owner o = { spawn((const char *const *)argv->pdata), NULL };
-  g_assert_true(wait_until(count_above, &before, RUN_TIMEOUT_MS));
-  o.uri = newest_conference();
-  return o;
-}
-
-static JsonObject *owner_finish(Owner *o, JsonParser **jp, int expect_status)
-{
-  g_autofree char *out = NULL, *err = NULL;
-  int status = proc_finish(o->proc, RUN_TIMEOUT_MS, &out, &err);
-  if (status != expect_status)
-    g_test_message("owner: exit %d\n%s\n%s", status, out, err);
-  g_assert_cmpint(status, ==, expect_status);
-  return json_of(out, jp);
-}
+/* test-focus's own state besides the harness's: the in-process SIP client's stack, SIPp */
+static SipGlib *uac_stack;
+static char *sipp_path;
 
 /* ------------------------------------------------------------------ the in-process client */
 
@@ -753,15 +116,15 @@ static void uac_free(Uac *u)
 
 static Uac *uac_invite(const char *target, const char *from, const char *sdp)
 {
-  if (!G.uac) {
+  if (!uac_stack) {
     g_autoptr(GError) error = NULL;
     SipGlibConfig cfg = { .listen = "127.0.0.1", .port = 0, .user_agent = "test-focus" };
-    G.uac = sip_glib_new(&cfg, NULL, NULL, &error);
+    uac_stack = sip_glib_new(&cfg, NULL, NULL, &error);
     g_assert_no_error(error);
   }
   Uac *u = g_new0(Uac, 1);
   u->handler.event = uac_event;
-  u->nh = sip_glib_handle_new(G.uac, &u->handler, SIPTAG_TO_STR(target), SIPTAG_FROM_STR(from),
+  u->nh = sip_glib_handle_new(uac_stack, &u->handler, SIPTAG_TO_STR(target), SIPTAG_FROM_STR(from),
                               TAG_END());
   answer_reset(&u->invite);
   /* no automatic retry after a 503 with Retry-After: the test looks at the first answer */
@@ -828,116 +191,6 @@ static char *offer_for(const char *cred_path, const char *target)
   return sdp;
 }
 
-/* ------------------------------------------------------------------ setup */
-
-static char *bin_path(const char *env, const char *dir, const char *name)
-{
-  const char *e = g_getenv(env);
-  char *path = e ? g_strdup(e) : g_test_build_filename(G_TEST_BUILT, "..", "src", dir, name, NULL);
-  g_assert_true(g_file_test(path, G_FILE_TEST_IS_EXECUTABLE));
-  return path;
-}
-
-static void setup(void)
-{
-  G.confd = bin_path("MIKEYCONFD", "focus", "mikeyconfd");
-  G.ua = bin_path("MIKEYUA", "ua", "mikeyua");
-  G.kmsd = bin_path("MIKEYKMSD", "kms", "mikeykmsd");
-  G.ctl = bin_path("MIKEYCONFCTL", "ctl", "mikeyconfctl");
-  G.sipp = g_find_program_in_path("sipp");
-  g_autoptr(GError) error = NULL;
-  G.tmp = g_dir_make_tmp("mikeyconfd-test-XXXXXX", &error);
-  g_assert_no_error(error);
-  rm_argv[0] = (char *)"/bin/rm";
-  rm_argv[1] = (char *)"-rf";
-  /* MIKEYCONF_TEST_KEEP=1 keeps the directory (logs) for a look after a failure */
-  rm_argv[2] = g_getenv("MIKEYCONF_TEST_KEEP") ? NULL : g_strdup(G.tmp);
-  signal(SIGABRT, on_fatal_signal);
-  signal(SIGTERM, on_fatal_signal);
-  signal(SIGINT, on_fatal_signal);
-
-  /* the KMS: users, the focus (resolving for the factory and conferences on any port) */
-  g_autofree char *kstate = g_build_filename(G.tmp, "kms", NULL);
-  G.kms_conf = g_build_filename(G.tmp, "kms.conf", NULL);
-  g_autofree char *kconf = g_strdup_printf("[mikeykmsd]\nlisten=127.0.0.1\nstate-dir=%s\n"
-                                           "kms-uri=" KMS_URI "\nrate-limit=0\nlog-level=info\n",
-                                           kstate);
-  g_assert_true(g_file_set_contents(G.kms_conf, kconf, -1, NULL));
-  G.ca = g_build_filename(kstate, "ca.pem", NULL);
-  kmsctl_ok("init", NULL);
-  G.alice = add_user(ALICE, "alice", "--may-create", NULL);
-  G.bob = add_user(BOB, "bob", NULL, NULL);
-  G.carol = add_user(CAROL, "carol", NULL, NULL);
-  G.dave = add_user(DAVE, "dave", NULL, NULL);
-  G.focus_cred = add_user(FOCUS_ID, "focus", "--focus", NULL);
-  kmsctl_ok("user", "set", FOCUS_ID, "--resolves-for", "sip:conference-factory@127.0.0.1:*",
-            "--resolves-for", "sip:conf-*@127.0.0.1:*", NULL);
-  kms_start(0);
-  const char *creds[] = { G.alice, G.bob, G.carol, G.dave, G.focus_cred };
-  for (guint i = 0; i < G_N_ELEMENTS(creds); i++)
-    point_at_kms(creds[i], G.kms_url);
-
-  /* mikeyconfd */
-  G.sip_port = free_port();
-  G.host = g_strdup_printf("127.0.0.1:%u", G.sip_port);
-  G.factory = g_strdup_printf("sip:conference-factory@%s", G.host);
-  G.confd_conf = g_build_filename(G.tmp, "mikeyconfd.conf", NULL);
-  G.state = g_build_filename(G.tmp, "focus", NULL);
-  G.sock = g_build_filename(G.tmp, "focus.sock", NULL);
-  G.confd_log = g_build_filename(G.tmp, "mikeyconfd.log", NULL);
-  confd_write_config(NULL);
-  confd_start();
-}
-
-static void remove_tree(const char *path)
-{
-  GDir *dir = g_dir_open(path, 0, NULL);
-  if (dir) {
-    const char *name;
-    while ((name = g_dir_read_name(dir))) {
-      g_autofree char *child = g_build_filename(path, name, NULL);
-      if (g_file_test(child, G_FILE_TEST_IS_DIR) && !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
-        remove_tree(child);
-      else
-        g_unlink(child);
-    }
-    g_dir_close(dir);
-  }
-  g_rmdir(path);
-}
-
-static void teardown(int status)
-{
-  if (G.uac)
-    sip_glib_free(G.uac);
-  if (G.confd_proc) {
-    kill(G.confd_pid, SIGKILL);
-    wait_until(confd_exited, NULL, STOP_TIMEOUT_MS);
-    g_clear_object(&G.confd_proc);
-  }
-  if (G.kms) {
-    kill(G.kms_pid, SIGCONT);
-    kms_stop();
-  }
-  if (status != 0 && G.confd_log) {
-    g_autofree char *text = NULL;
-    if (g_file_get_contents(G.confd_log, &text, NULL, NULL)) {
-      gsize n = strlen(text);
-      g_test_message("mikeyconfd log (end):\n%s", n > 6000 ? text + n - 6000 : text);
-    }
-  }
-  if (G.tmp && rm_argv[2])
-    remove_tree(G.tmp);
-  g_free(rm_argv[2]);
-  rm_argv[2] = NULL;
-  char **strs[] = { &G.confd,    &G.ua,        &G.kmsd,       &G.ctl,        &G.tmp,
-                    &G.kms_conf, &G.ca,        &G.kms_url,    &G.alice,      &G.bob,
-                    &G.carol,    &G.dave,      &G.focus_cred, &G.confd_conf, &G.state,
-                    &G.sock,     &G.confd_log, &G.host,       &G.factory,    &G.sipp };
-  for (guint i = 0; i < G_N_ELEMENTS(strs); i++)
-    g_clear_pointer(strs[i], g_free);
-}
-
 /* ------------------------------------------------------------------ tests: 7.1, 7.2 */
 
 /* Creation: 200 OK with the conference URI (Contact, isfocus), SRTP both ways through the
@@ -947,15 +200,15 @@ static void test_create(void)
 {
   g_autoptr(JsonParser) jp = NULL;
   JsonObject *r = NULL;
-  int st = ua_run(&jp, &r, NULL, "create", "--credential", G.alice, "--factory", G.factory,
+  int st = ua_run(&jp, &r, NULL, "create", "--credential", H.alice, "--factory", H.factory,
                   "--participant", BOB, "--participant", CAROL, "--duration", "2", "--json", NULL);
   g_assert_cmpint(st, ==, 0);
   g_assert_cmpstr(jstr(r, "outcome"), ==, "ok");
   g_assert_cmpint(jint(r, "sip.status"), ==, 200);
   const char *conf = jstr(r, "conference_uri");
   g_assert_true(g_str_has_prefix(conf, "sip:conf-"));
-  g_assert_true(g_str_has_suffix(conf, G.host));
-  g_assert_cmpuint(strlen(conf), ==, strlen("sip:conf-") + 32 + 1 + strlen(G.host));
+  g_assert_true(g_str_has_suffix(conf, H.host));
+  g_assert_cmpuint(strlen(conf), ==, strlen("sip:conf-") + 32 + 1 + strlen(H.host));
   g_assert_cmpstr(jstr(r, "policy"), ==, "AEAD_AES_128_GCM");
   g_assert_cmpint(jint(r, "media.received"), >, 20); /* the focus sends to its only leg too */
   g_assert_cmpint(jint(r, "media.decrypt_failed"), ==, 0);
@@ -978,7 +231,7 @@ static void test_join(void)
 {
   const char *extra[] = { "--participant", BOB, "--duration", "8", NULL };
   Owner own = owner_start(extra);
-  Proc *bob = ua_spawn("join", "--credential", G.bob, "--duration", "3", "--policy", "aes-cm",
+  Proc *bob = ua_spawn("join", "--credential", H.bob, "--duration", "3", "--policy", "aes-cm",
                        "--codec", "pcma", "--json", "--log-level", "info", own.uri, NULL);
   PartWait pw = { own.uri, 2 };
   g_assert_true(wait_until(has_participants, &pw, RUN_TIMEOUT_MS));
@@ -1013,7 +266,7 @@ static void test_join(void)
   /* not in the allowed set */
   g_autoptr(JsonParser) dp = NULL;
   JsonObject *dr = NULL;
-  g_assert_cmpint(ua_run(&dp, &dr, NULL, "join", "--credential", G.dave, "--expect", "403",
+  g_assert_cmpint(ua_run(&dp, &dr, NULL, "join", "--credential", H.dave, "--expect", "403",
                          "--json", own.uri, NULL),
                   ==, 0);
   g_assert_cmpint(jint(dr, "sip.status"), ==, 403);
@@ -1023,7 +276,7 @@ static void test_join(void)
   /* From spoofing: bob's ticket, carol's From */
   g_autoptr(JsonParser) fp = NULL;
   JsonObject *fr = NULL;
-  g_assert_cmpint(ua_run(&fp, &fr, NULL, "join", "--credential", G.bob, "--fault",
+  g_assert_cmpint(ua_run(&fp, &fr, NULL, "join", "--credential", H.bob, "--fault",
                          "from-mismatch:" CAROL, "--expect", "403", "--json", own.uri, NULL),
                   ==, 0);
   g_assert_cmpint(jint(fr, "sip.status"), ==, 403);
@@ -1060,12 +313,12 @@ static void check_owner_update(gboolean use_update)
                           "8",
                           NULL };
   Owner own = owner_start(extra);
-  Proc *carol = ua_spawn("join", "--credential", G.carol, "--duration", "30", "--expect-bye-reason",
+  Proc *carol = ua_spawn("join", "--credential", H.carol, "--duration", "30", "--expect-bye-reason",
                          "403", "--json", own.uri, NULL);
   /* dave is refused before the change... */
   g_autoptr(JsonParser) d0 = NULL;
   JsonObject *r0 = NULL;
-  g_assert_cmpint(ua_run(&d0, &r0, NULL, "join", "--credential", G.dave, "--expect", "403",
+  g_assert_cmpint(ua_run(&d0, &r0, NULL, "join", "--credential", H.dave, "--expect", "403",
                          "--json", own.uri, NULL),
                   ==, 0);
   /* ...and carol is removed by it */
@@ -1082,13 +335,13 @@ static void check_owner_update(gboolean use_update)
   /* dave now joins */
   g_autoptr(JsonParser) d1 = NULL;
   JsonObject *r1 = NULL;
-  g_assert_cmpint(ua_run(&d1, &r1, NULL, "join", "--credential", G.dave, "--duration", "1",
+  g_assert_cmpint(ua_run(&d1, &r1, NULL, "join", "--credential", H.dave, "--duration", "1",
                          "--json", own.uri, NULL),
                   ==, 0);
   /* carol cannot come back */
   g_autoptr(JsonParser) c2 = NULL;
   JsonObject *r2 = NULL;
-  g_assert_cmpint(ua_run(&c2, &r2, NULL, "join", "--credential", G.carol, "--expect", "403",
+  g_assert_cmpint(ua_run(&c2, &r2, NULL, "join", "--credential", H.carol, "--expect", "403",
                          "--json", own.uri, NULL),
                   ==, 0);
   g_autoptr(JsonParser) op = NULL;
@@ -1136,7 +389,7 @@ static void test_non_owner_ticket(void)
   Owner own = owner_start(extra);
   g_autoptr(JsonParser) bp = NULL;
   JsonObject *br = NULL;
-  g_assert_cmpint(ua_run(&bp, &br, NULL, "join", "--credential", G.bob, "--at",
+  g_assert_cmpint(ua_run(&bp, &br, NULL, "join", "--credential", H.bob, "--at",
                          "1:new-ticket:" DAVE, "--duration", "3", "--json", own.uri, NULL),
                   ==, 0);
   JsonObject *u = json_array_get_object_element(json_object_get_array_member(br, "updates"), 0);
@@ -1147,7 +400,7 @@ static void test_non_owner_ticket(void)
   g_assert_true(events_contain(own.uri, "rekeyed/rekey-non-owner " BOB "\n"));
   g_autoptr(JsonParser) dp = NULL;
   JsonObject *dr = NULL;
-  g_assert_cmpint(ua_run(&dp, &dr, NULL, "join", "--credential", G.dave, "--expect", "403",
+  g_assert_cmpint(ua_run(&dp, &dr, NULL, "join", "--credential", H.dave, "--expect", "403",
                          "--json", own.uri, NULL),
                   ==, 0);
   g_autoptr(JsonParser) op = NULL;
@@ -1161,10 +414,10 @@ static void test_non_owner_ticket(void)
 static void test_unknown_and_ended(void)
 {
   g_autofree char *unknown =
-      g_strdup_printf("sip:conf-0000000000000000000000000000dead@%s", G.host);
+      g_strdup_printf("sip:conf-0000000000000000000000000000dead@%s", H.host);
   g_autoptr(JsonParser) up = NULL;
   JsonObject *ur = NULL;
-  g_assert_cmpint(ua_run(&up, &ur, NULL, "join", "--credential", G.bob, "--expect", "404", "--json",
+  g_assert_cmpint(ua_run(&up, &ur, NULL, "join", "--credential", H.bob, "--expect", "404", "--json",
                          unknown, NULL),
                   ==, 0);
   g_assert_cmpint(jint(ur, "sip.status"), ==, 404);
@@ -1183,7 +436,7 @@ static void test_unknown_and_ended(void)
   g_assert_cmpint(jint(orep, "ended.reason_cause"), ==, 410);
   g_autoptr(JsonParser) bp = NULL;
   JsonObject *br = NULL;
-  g_assert_cmpint(ua_run(&bp, &br, NULL, "join", "--credential", G.bob, "--expect", "404", "--json",
+  g_assert_cmpint(ua_run(&bp, &br, NULL, "join", "--credential", H.bob, "--expect", "404", "--json",
                          own.uri, NULL),
                   ==, 0);
   g_assert_true(events_contain(own.uri, "ended/operator -\n"));
@@ -1219,7 +472,7 @@ static void test_faults(void)
     g_autoptr(JsonParser) jp = NULL;
     JsonObject *r = NULL;
     g_autofree char *status = g_strdup_printf("%d", cases[i].status);
-    int rc = ua_run(&jp, &r, NULL, "join", "--credential", G.bob, "--fault", cases[i].fault,
+    int rc = ua_run(&jp, &r, NULL, "join", "--credential", H.bob, "--fault", cases[i].fault,
                     "--expect", status, "--json", own.uri, NULL);
     g_test_message("--fault %s: %" G_GINT64_FORMAT " %s", cases[i].fault, jint(r, "sip.status"),
                    jstr(r, "sip.warning"));
@@ -1233,7 +486,7 @@ static void test_faults(void)
   g_autoptr(JsonParser) rp = NULL;
   JsonObject *rr = NULL;
   g_autofree char *err = NULL;
-  g_assert_cmpint(ua_run(&rp, &rr, &err, "join", "--credential", G.bob, "--fault",
+  g_assert_cmpint(ua_run(&rp, &rr, &err, "join", "--credential", H.bob, "--fault",
                          "replay-previous", "--at", "0.5:focus-ticket", "--duration", "2", "--json",
                          own.uri, NULL),
                   ==, 1);
@@ -1258,7 +511,7 @@ static void test_replayed_invite(void)
 {
   const char *extra[] = { "--participant", BOB, "--duration", "30", NULL };
   Owner own = owner_start(extra);
-  g_autofree char *sdp = offer_for(G.bob, own.uri);
+  g_autofree char *sdp = offer_for(H.bob, own.uri);
   Uac *first = uac_invite(own.uri, BOB, sdp);
   g_assert_true(wait_until(answered, &first->invite, RUN_TIMEOUT_MS));
   g_assert_cmpint(first->invite.status, ==, 200);
@@ -1298,12 +551,12 @@ static void test_kms_down(void)
   const char *extra[] = { "--participant", BOB, "--duration", "60", NULL };
   Owner own = owner_start(extra);
   /* offers made while the KMS is up (the tickets come from it) */
-  g_autofree char *sdp0 = offer_for(G.bob, own.uri);
-  g_autofree char *sdp1 = offer_for(G.bob, own.uri);
-  g_autofree char *sdp2 = offer_for(G.bob, own.uri);
-  g_autofree char *sdp3 = offer_for(G.bob, own.uri);
-  g_autofree char *sdp4 = offer_for(G.bob, own.uri);
-  g_autofree char *sdp5 = offer_for(G.bob, own.uri);
+  g_autofree char *sdp0 = offer_for(H.bob, own.uri);
+  g_autofree char *sdp1 = offer_for(H.bob, own.uri);
+  g_autofree char *sdp2 = offer_for(H.bob, own.uri);
+  g_autofree char *sdp3 = offer_for(H.bob, own.uri);
+  g_autofree char *sdp4 = offer_for(H.bob, own.uri);
+  g_autofree char *sdp5 = offer_for(H.bob, own.uri);
   Uac *call = uac_invite(own.uri, BOB, sdp0);
   g_assert_true(wait_until(answered, &call->invite, RUN_TIMEOUT_MS));
   g_assert_cmpint(call->invite.status, ==, 200);
@@ -1321,8 +574,8 @@ static void test_kms_down(void)
   uac_free(u);
 
   /* frozen: the connection is accepted, nothing answers */
-  kms_start(G.kms_port);
-  kill(G.kms_pid, SIGSTOP);
+  kms_start(H.kms_port);
+  kill(H.kms_pid, SIGSTOP);
   u = uac_invite(own.uri, BOB, sdp2);
   g_assert_true(wait_until(answered, &u->invite, RUN_TIMEOUT_MS));
   took = (double)(u->invite.t_final - u->invite.t_sent) / G_USEC_PER_SEC;
@@ -1377,13 +630,13 @@ static void test_kms_down(void)
   uac_free(u);
   g_assert_cmpint(stat_int("resolves.cancelled"), ==, cancelled + 1);
 
-  kill(G.kms_pid, SIGCONT);
+  kill(H.kms_pid, SIGCONT);
   confd_reload(NULL);
   g_assert_cmpint(stat_int("sip_legs"), ==, 1); /* alice's */
   /* back: bob joins */
   g_autoptr(JsonParser) bp = NULL;
   JsonObject *br = NULL;
-  g_assert_cmpint(ua_run(&bp, &br, NULL, "join", "--credential", G.bob, "--duration", "1", "--json",
+  g_assert_cmpint(ua_run(&bp, &br, NULL, "join", "--credential", H.bob, "--duration", "1", "--json",
                          own.uri, NULL),
                   ==, 0);
   g_assert_cmpint(jint(br, "sip.status"), ==, 200);
@@ -1400,9 +653,9 @@ static void test_kick(void)
 {
   const char *extra[] = { "--participant", BOB, "--duration", "30", NULL };
   Owner own = owner_start(extra);
-  Proc *b1 = ua_spawn("join", "--credential", G.bob, "--duration", "30", "--expect-bye-reason",
+  Proc *b1 = ua_spawn("join", "--credential", H.bob, "--duration", "30", "--expect-bye-reason",
                       "403", "--json", own.uri, NULL);
-  Proc *b2 = ua_spawn("join", "--credential", G.bob, "--duration", "30", "--expect-bye-reason",
+  Proc *b2 = ua_spawn("join", "--credential", H.bob, "--duration", "30", "--expect-bye-reason",
                       "403", "--json", own.uri, NULL);
   PartWait pw = { own.uri, 3 };
   g_assert_true(wait_until(has_participants, &pw, RUN_TIMEOUT_MS));
@@ -1460,12 +713,12 @@ static void test_restart_kill9(void)
   g_assert_cmpstr(set2, ==, ALICE " " CAROL);
   g_autoptr(JsonParser) cp = NULL;
   JsonObject *cr = NULL;
-  g_assert_cmpint(ua_run(&cp, &cr, NULL, "join", "--credential", G.carol, "--duration", "1",
+  g_assert_cmpint(ua_run(&cp, &cr, NULL, "join", "--credential", H.carol, "--duration", "1",
                          "--json", own.uri, NULL),
                   ==, 0);
   g_autoptr(JsonParser) bp = NULL;
   JsonObject *br = NULL;
-  g_assert_cmpint(ua_run(&bp, &br, NULL, "join", "--credential", G.bob, "--expect", "403", "--json",
+  g_assert_cmpint(ua_run(&bp, &br, NULL, "join", "--credential", H.bob, "--expect", "403", "--json",
                          own.uri, NULL),
                   ==, 0);
   g_free(own.uri);
@@ -1474,19 +727,19 @@ static void test_restart_kill9(void)
 /* SIGHUP with empty-timeout=2: an idle conference ends by itself, then answers 404. */
 static void test_empty_timeout(void)
 {
-  gsize from = file_size(G.confd_log);
+  gsize from = file_size(H.confd_log);
   confd_reload("empty-timeout=2\n");
   const char *extra[] = { "--participant", BOB, "--duration", "1", NULL };
   Owner own = owner_start(extra);
   g_autoptr(JsonParser) op = NULL;
   owner_finish(&own, &op, 0);
   g_autofree char *needle = g_strdup_printf("ended (empty-timeout) %s ", own.uri);
-  LogWait e = { G.confd_log, needle, from };
+  LogWait e = { H.confd_log, needle, from };
   g_assert_true(wait_until(log_has, &e, 10000));
   g_assert_true(events_contain(own.uri, "ended/empty-timeout -\n"));
   g_autoptr(JsonParser) bp = NULL;
   JsonObject *br = NULL;
-  g_assert_cmpint(ua_run(&bp, &br, NULL, "join", "--credential", G.bob, "--expect", "404", "--json",
+  g_assert_cmpint(ua_run(&bp, &br, NULL, "join", "--credential", H.bob, "--expect", "404", "--json",
                          own.uri, NULL),
                   ==, 0);
   confd_reload(NULL);
@@ -1500,17 +753,17 @@ static void test_reload_policy(void)
   confd_reload("creators=" CAROL ";" DAVE "\nallow-from-mismatch=true\n");
   g_autoptr(JsonParser) ap = NULL;
   JsonObject *ar = NULL;
-  g_assert_cmpint(ua_run(&ap, &ar, NULL, "create", "--credential", G.alice, "--factory", G.factory,
+  g_assert_cmpint(ua_run(&ap, &ar, NULL, "create", "--credential", H.alice, "--factory", H.factory,
                          "--participant", BOB, "--expect", "403", "--json", NULL),
                   ==, 0);
   g_assert_nonnull(strstr(jstr(ar, "sip.warning"), "creator list"));
-  g_assert_true(events_contain(G.factory, "refused/not-a-creator " ALICE "\n"));
+  g_assert_true(events_contain(H.factory, "refused/not-a-creator " ALICE "\n"));
   confd_reload("allow-from-mismatch=true\n");
   const char *extra[] = { "--participant", BOB, "--duration", "30", NULL };
   Owner own = owner_start(extra);
   g_autoptr(JsonParser) bp = NULL;
   JsonObject *br = NULL;
-  g_assert_cmpint(ua_run(&bp, &br, NULL, "join", "--credential", G.bob, "--fault",
+  g_assert_cmpint(ua_run(&bp, &br, NULL, "join", "--credential", H.bob, "--fault",
                          "from-mismatch:" CAROL, "--duration", "1", "--json", own.uri, NULL),
                   ==, 0);
   g_assert_true(events_contain(own.uri, "admitted/admitted " BOB "\n"));
@@ -1529,20 +782,20 @@ static void test_sigterm(void)
   const char *extra[] = { "--participant",       BOB,   "--duration", "60",
                           "--expect-bye-reason", "503", NULL };
   Owner own = owner_start(extra);
-  Proc *bob = ua_spawn("join", "--credential", G.bob, "--duration", "60", "--expect-bye-reason",
+  Proc *bob = ua_spawn("join", "--credential", H.bob, "--duration", "60", "--expect-bye-reason",
                        "503", "--json", own.uri, NULL);
   PartWait pw = { own.uri, 2 };
   g_assert_true(wait_until(has_participants, &pw, RUN_TIMEOUT_MS));
   /* and an INVITE whose ticket is being resolved (the KMS frozen) */
-  g_autofree char *sdp = offer_for(G.carol, own.uri);
-  kill(G.kms_pid, SIGSTOP);
+  g_autofree char *sdp = offer_for(H.carol, own.uri);
+  kill(H.kms_pid, SIGSTOP);
   Uac *u = uac_invite(own.uri, CAROL, sdp);
   sleep_ms(300);
   g_assert_false(u->invite.final);
   gint64 t0 = g_get_monotonic_time();
   g_assert_cmpint(confd_stop(SIGTERM), ==, 0);
   g_assert_cmpint(g_get_monotonic_time() - t0, <, 5 * G_USEC_PER_SEC);
-  kill(G.kms_pid, SIGCONT);
+  kill(H.kms_pid, SIGCONT);
   g_assert_true(wait_until(answered, &u->invite, RUN_TIMEOUT_MS));
   g_assert_cmpint(u->invite.status, ==, 480);
   g_assert_nonnull(strstr(u->invite.warning, "shutting down"));
@@ -1619,7 +872,7 @@ static void on_client_event(GSocketClient *client, GSocketClientEvent event,
 static char *options_tls(const char *ip, guint port)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GTlsDatabase) db = g_tls_file_database_new(G.ca, &error);
+  g_autoptr(GTlsDatabase) db = g_tls_file_database_new(H.ca, &error);
   g_assert_no_error(error);
   g_autoptr(GSocketClient) client = g_socket_client_new();
   g_socket_client_set_tls(client, TRUE);
@@ -1653,25 +906,25 @@ static char *options_tls(const char *ip, guint port)
 static void test_listeners_tls(void)
 {
   guint16 p1 = free_port(), p2 = free_port();
-  g_autofree char *dir = g_build_filename(G.tmp, "focus2", NULL);
-  g_autofree char *sock = g_build_filename(G.tmp, "focus2.sock", NULL);
-  g_autofree char *conf = g_build_filename(G.tmp, "focus2.conf", NULL);
-  g_autofree char *log = g_build_filename(G.tmp, "focus2.log", NULL);
-  g_autofree char *kstate = g_build_filename(G.tmp, "kms", NULL);
+  g_autofree char *dir = g_build_filename(H.tmp, "focus2", NULL);
+  g_autofree char *sock = g_build_filename(H.tmp, "focus2.sock", NULL);
+  g_autofree char *conf = g_build_filename(H.tmp, "focus2.conf", NULL);
+  g_autofree char *log = g_build_filename(H.tmp, "focus2.log", NULL);
+  g_autofree char *kstate = g_build_filename(H.tmp, "kms", NULL);
   g_autofree char *text = g_strdup_printf(
       "[mikeyconfd]\nsip-listen=127.0.0.1:%u;127.0.0.2:%u\ncredential=%s\nstate-dir=%s\n"
       "control-socket=%s\ntls-cert=%s/server.pem\ntls-key=%s/server.key\n"
       "rtp-port-min=43000\nrtp-port-max=43099\nmedia-workers=1\nlog-level=info\n",
-      p1, p2, G.focus_cred, dir, sock, kstate, kstate);
+      p1, p2, H.focus_cred, dir, sock, kstate, kstate);
   g_assert_true(g_file_set_contents(conf, text, -1, NULL));
-  const char *argv[] = { G.confd, "--config", conf, NULL };
+  const char *argv[] = { H.confd, "--config", conf, NULL };
   g_autoptr(GSubprocessLauncher) l = launcher(G_SUBPROCESS_FLAGS_STDIN_INHERIT);
   g_subprocess_launcher_set_stderr_file_path(l, log);
   /* Sanitizer builds: Sofia-SIP 1.12.11's tport_tls does not free the SSL object of a TLS
    * connection the peer closed (SSL_new in tls_init_secondary). That leak is Sofia's, and it is
    * suppressed for this daemon only, with full stacks so that the suppression matches Sofia's
    * frames and nothing else. */
-  g_autofree char *supp = g_build_filename(G.tmp, "sofia-tls.supp", NULL);
+  g_autofree char *supp = g_build_filename(H.tmp, "sofia-tls.supp", NULL);
   g_assert_true(g_file_set_contents(supp, "leak:tls_init_secondary\nleak:tls_connect\n", -1, NULL));
   const char *asan = g_getenv("ASAN_OPTIONS");
   g_autofree char *asan_opts =
@@ -1712,18 +965,18 @@ static void test_listeners_tls(void)
 
 static gboolean need_sipp(void)
 {
-  if (!G.sipp)
+  if (!sipp_path)
     g_test_skip("sipp (Debian: sip-tester) is not installed");
-  return G.sipp != NULL;
+  return sipp_path != NULL;
 }
 
 static int sipp_run(const char *scenario, const char *calls, const char *rate)
 {
   g_autofree char *sf = g_test_build_filename(G_TEST_DIST, "..", "data", "sipp", scenario, NULL);
   g_autofree char *port = g_strdup_printf("%u", free_port());
-  const char *argv[] = { G.sipp, G.host,      "-sf",      sf,         "-s", "conference-factory",
-                         "-i",   "127.0.0.1", "-p",       port,       "-m", calls,
-                         "-r",   rate,        "-nostdin", "-timeout", "60", "-timeout_error",
+  const char *argv[] = { sipp_path, H.host,      "-sf",      sf,         "-s", "conference-factory",
+                         "-i",      "127.0.0.1", "-p",       port,       "-m", calls,
+                         "-r",      rate,        "-nostdin", "-timeout", "60", "-timeout_error",
                          NULL };
   g_autofree char *out = NULL;
   int st = run(&out, NULL, argv);
@@ -1746,7 +999,7 @@ static void test_sipp_no_sdp(void)
   if (!need_sipp())
     return;
   g_assert_cmpint(sipp_run("uac-invite-no-sdp.xml", "1", "10"), ==, 0);
-  g_assert_true(events_contain(G.factory, "refused/no-sdp -\n"));
+  g_assert_true(events_contain(H.factory, "refused/no-sdp -\n"));
 }
 
 static void test_sipp_garbage_key_mgmt(void)
@@ -1754,7 +1007,7 @@ static void test_sipp_garbage_key_mgmt(void)
   if (!need_sipp())
     return;
   g_assert_cmpint(sipp_run("uac-garbage-key-mgmt.xml", "1", "10"), ==, 0);
-  g_assert_true(events_contain(G.factory, "refused/bad-mikey -\n"));
+  g_assert_true(events_contain(H.factory, "refused/bad-mikey -\n"));
 }
 
 /* 2000 junk INVITEs at 200/s: each gets a final answer (488, or 503 past the rate limit), no
@@ -1771,76 +1024,17 @@ static void test_sipp_flood(void)
   sleep_ms(1100); /* the rate limit's bucket refills */
   g_autoptr(JsonParser) jp = NULL;
   JsonObject *r = NULL;
-  g_assert_cmpint(ua_run(&jp, &r, NULL, "create", "--credential", G.alice, "--factory", G.factory,
+  g_assert_cmpint(ua_run(&jp, &r, NULL, "create", "--credential", H.alice, "--factory", H.factory,
                          "--participant", BOB, "--duration", "1", "--json", NULL),
                   ==, 0);
   g_assert_cmpint(jint(r, "sip.status"), ==, 200);
 }
 
-/* ------------------------------------------------------------------ --help and the man pages */
-
-static char *man_text(const char *name)
-{
-  g_autofree char *path = g_test_build_filename(G_TEST_DIST, "..", "man", name, NULL);
-  char *text = NULL;
-  g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
-  return text;
-}
-
-static void test_help_matches_man(void)
-{
-  g_autofree char *man8 = man_text("mikeyconfd.8");
-  g_autofree char *man5 = man_text("mikeyconfd.conf.5");
-  const char *argv[] = { G.confd, "--help", NULL };
-  g_autofree char *help = NULL;
-  g_assert_cmpint(run(&help, NULL, argv), ==, 0);
-  g_autoptr(GRegex) re = g_regex_new("\n  (?:-[a-z], )?--([a-z][a-z0-9-]*)", 0, 0, NULL);
-  g_autoptr(GMatchInfo) mi = NULL;
-  g_regex_match(re, help, 0, &mi);
-  g_autoptr(GHashTable) opts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-  while (g_match_info_matches(mi)) {
-    g_autofree char *key = g_match_info_fetch(mi, 1);
-    g_auto(GStrv) parts = g_strsplit(key, "-", -1);
-    g_autofree char *roff = g_strjoinv("\\-", parts);
-    g_autofree char *opt8 = g_strdup_printf("\\-\\-%s", roff);
-    if (!strstr(man8, opt8))
-      g_test_message("mikeyconfd(8) does not name --%s", key);
-    g_assert_nonnull(strstr(man8, opt8));
-    if (strcmp(key, "help") != 0 && strcmp(key, "config") != 0 && strcmp(key, "version") != 0) {
-      g_autofree char *entry = g_strdup_printf(".B %s\n", roff);
-      if (!strstr(man5, entry))
-        g_test_message("mikeyconfd.conf(5) has no entry for %s", key);
-      g_assert_nonnull(strstr(man5, entry));
-    }
-    g_hash_table_add(opts, g_steal_pointer(&key));
-    g_match_info_next(mi, NULL);
-  }
-  g_assert_cmpuint(g_hash_table_size(opts), >=, 20);
-  /* and nothing the OPTIONS section names that the program does not have (the examples show
-   * other programs' options too) */
-  const char *sect = strstr(man8, "\n.SH OPTIONS");
-  g_assert_nonnull(sect);
-  const char *sect_end = g_strstr_len(sect + 1, -1, "\n.SH ");
-  g_autofree char *options = g_strndup(sect, sect_end ? (gsize)(sect_end - sect) : strlen(sect));
-  g_autoptr(GRegex) man_re = g_regex_new("\\\\-\\\\-((?:[a-z0-9]|\\\\-)+)", 0, 0, NULL);
-  g_autoptr(GMatchInfo) mm = NULL;
-  g_regex_match(man_re, options, 0, &mm);
-  while (g_match_info_matches(mm)) {
-    g_autofree char *roff = g_match_info_fetch(mm, 1);
-    g_auto(GStrv) parts = g_strsplit(roff, "\\-", -1);
-    g_autofree char *name = g_strjoinv("-", parts);
-    if (!g_hash_table_contains(opts, name))
-      g_test_message("mikeyconfd(8) names --%s, which mikeyconfd does not have", name);
-    g_assert_true(g_hash_table_contains(opts, name));
-    g_match_info_next(mm, NULL);
-  }
-}
-
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
-  setup();
-  g_test_add_func("/focus/help-matches-man", test_help_matches_man);
+  harness_setup();
+  sipp_path = g_find_program_in_path("sipp");
   g_test_add_func("/focus/create", test_create);
   g_test_add_func("/focus/join", test_join);
   g_test_add_func("/focus/owner-update/reinvite", test_owner_update_reinvite);
@@ -1861,6 +1055,9 @@ int main(int argc, char **argv)
   g_test_add_func("/focus/sigterm", test_sigterm);
   g_test_add_func("/focus/empty-timeout", test_empty_timeout);
   int status = g_test_run();
-  teardown(status);
+  if (uac_stack)
+    sip_glib_free(uac_stack);
+  g_free(sipp_path);
+  harness_teardown(status);
   return status;
 }

@@ -8,7 +8,7 @@
  *
  * Every wait is bounded; every daemon is killed at the end (and by the kernel if this program
  * dies: PR_SET_PDEATHSIG); the temporary directory is removed. The daemon is found as
- * $MIKEYKMSD or $G_TEST_BUILDDIR/../src/kms/mikeykmsd, the man pages under $G_TEST_SRCDIR/../man.
+ * $MIKEYKMSD or $G_TEST_BUILDDIR/../src/kms/mikeykmsd. (--help against the man pages: test-man.)
  */
 #include "common/credential.h"
 #include "common/kmsclient.h"
@@ -1506,119 +1506,6 @@ static void test_insecure_and_graceful_stop(void)
   kmsd_free(k);
 }
 
-/* Every option --help lists, every subcommand and every subcommand option is in the man pages;
- * every configuration key in mikeykmsd.conf(5). */
-static char *man_text(const char *name)
-{
-  g_autofree char *path = g_test_build_filename(G_TEST_DIST, "..", "man", name, NULL);
-  g_autofree char *text = NULL;
-  g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
-  /* roff: \- is a minus, \(em etc. do not matter here */
-  GString *s = g_string_new(NULL);
-  for (const char *p = text; *p; p++) {
-    if (p[0] == '\\' && p[1] == '-') {
-      g_string_append_c(s, '-');
-      p++;
-    } else if (p[0] == '\\' && p[1] == 'f' && p[2]) {
-      p += 2; /* font changes */
-    } else {
-      g_string_append_c(s, *p);
-    }
-  }
-  return g_string_free(s, FALSE);
-}
-
-static void assert_options_documented(const char *help, const char *man, const char *what)
-{
-  g_autoptr(GRegex) re = g_regex_new("--([a-z][a-z0-9-]*)", 0, 0, NULL);
-  g_autoptr(GMatchInfo) mi = NULL;
-  guint n = 0;
-  g_regex_match(re, help, 0, &mi);
-  while (g_match_info_matches(mi)) {
-    g_autofree char *opt = g_match_info_fetch(mi, 0);
-    if (strncmp(opt, "--help", 6) != 0) {
-      if (!strstr(man, opt))
-        g_test_message("%s: %s is not in the man page", what, opt);
-      g_assert_nonnull(strstr(man, opt));
-      n++;
-    }
-    g_match_info_next(mi, NULL);
-  }
-  if (!g_str_has_prefix(what, "mikeykmsd"))
-    return;
-  g_assert_cmpuint(n, >, 0);
-}
-
-static void test_help_matches_man(void)
-{
-  g_autofree char *man8 = man_text("mikeykmsd.8");
-  g_autofree char *man5 = man_text("mikeykmsd.conf.5");
-  const char *argv[] = { G.bin, "--help", NULL };
-  g_autofree char *help = NULL;
-  g_assert_cmpint(run_argv(argv, &help, NULL), ==, 0);
-  assert_options_documented(help, man8, "mikeykmsd --help");
-  /* each global option is a key of the configuration file (except --config and --version) */
-  g_autoptr(GRegex) re = g_regex_new("\n  (?:-[a-z], )?--([a-z][a-z0-9-]*)", 0, 0, NULL);
-  g_autoptr(GMatchInfo) mi = NULL;
-  g_regex_match(re, help, 0, &mi);
-  guint keys = 0;
-  while (g_match_info_matches(mi)) {
-    g_autofree char *key = g_match_info_fetch(mi, 1);
-    if (strcmp(key, "help") != 0 && strcmp(key, "config") != 0 && strcmp(key, "version") != 0) {
-      g_autofree char *entry = g_strdup_printf(".B %s", key);
-      if (!strstr(man5, entry))
-        g_test_message("mikeykmsd.conf(5) has no entry '%s'", entry);
-      g_assert_nonnull(strstr(man5, entry));
-      keys++;
-    }
-    g_match_info_next(mi, NULL);
-  }
-  g_assert_cmpuint(keys, >=, 15);
-
-  const char *subcommands[][3] = {
-    { "init", NULL },    { "user", "add" },     { "user", "list" },   { "user", "show" },
-    { "user", "set" },   { "user", "disable" }, { "user", "enable" }, { "user", "remove" },
-    { "tpk", "rotate" }, { "tpk", "list" },     { "tickets", NULL },
-  };
-  GString *all_help = g_string_new(help);
-  for (guint i = 0; i < G_N_ELEMENTS(subcommands); i++) {
-    g_autofree char *name = subcommands[i][1]
-                                ? g_strdup_printf("%s %s", subcommands[i][0], subcommands[i][1])
-                                : g_strdup(subcommands[i][0]);
-    if (!strstr(help, name))
-      g_test_message("--help does not list '%s'", name);
-    g_assert_nonnull(strstr(help, name));
-    g_autofree char *entry = g_strdup_printf(".B %s", name);
-    if (!strstr(man8, entry))
-      g_test_message("mikeykmsd(8) has no entry '%s'", entry);
-    g_assert_nonnull(strstr(man8, entry));
-    const char *sub[] = { G.bin, subcommands[i][0], subcommands[i][1], "--help", NULL };
-    if (!subcommands[i][1]) {
-      sub[2] = "--help";
-      sub[3] = NULL;
-    }
-    g_autofree char *sub_help = NULL;
-    g_assert_cmpint(run_argv(sub, &sub_help, NULL), ==, 0);
-    assert_options_documented(sub_help, man8, name);
-    g_string_append(all_help, sub_help);
-  }
-  /* and the other way round: no option in the man pages that the program does not have */
-  g_autoptr(GRegex) opt_re = g_regex_new("--([a-z][a-z0-9-]*)", 0, 0, NULL);
-  const char *pages[] = { man8, man5 };
-  for (guint p = 0; p < G_N_ELEMENTS(pages); p++) {
-    g_autoptr(GMatchInfo) m = NULL;
-    g_regex_match(opt_re, pages[p], 0, &m);
-    while (g_match_info_matches(m)) {
-      g_autofree char *opt = g_match_info_fetch(m, 0);
-      if (!strstr(all_help->str, opt))
-        g_test_message("the man page documents %s, which no --help lists", opt);
-      g_assert_nonnull(strstr(all_help->str, opt));
-      g_match_info_next(m, NULL);
-    }
-  }
-  g_string_free(all_help, TRUE);
-}
-
 /* ------------------------------------------------------------------ setup */
 
 static void setup(void)
@@ -1715,7 +1602,6 @@ int main(int argc, char **argv)
   g_test_add_func("/kmsd/startup/port-in-use", test_startup_port_in_use);
   g_test_add_func("/kmsd/startup/bad-certificate", test_startup_bad_certificate);
   g_test_add_func("/kmsd/insecure-http-and-graceful-stop", test_insecure_and_graceful_stop);
-  g_test_add_func("/kmsd/help-matches-man", test_help_matches_man);
   int status = g_test_run();
   teardown();
   return status;

@@ -4,7 +4,7 @@
  * KMS + an SRTP echo per leg) that stands in for mikeyconfd: creation and join with media both
  * ways, every profile 7.3 in-dialog action in re-INVITEs and UPDATEs (with the IDRr each one
  * names checked at the focus), 491 glare, a BYE with Reason, SIGINT, an INVITE too large for UDP,
- * faults, and load mode. Finally --help of every subcommand against mikeyua(1).
+ * faults, and load mode. (--help against mikeyua(1): test-man.)
  *
  * Every wait is bounded; every process started here is killed by its PID at the end (and by
  * the kernel if this program dies: PR_SET_PDEATHSIG); the temporary directory is removed.
@@ -1518,54 +1518,6 @@ static void test_load(void)
   focus_free(f);
 }
 
-/* ------------------------------------------------------------------ --help and the man page */
-
-static void test_help_matches_man(void)
-{
-  g_autofree char *man_path = g_test_build_filename(G_TEST_DIST, "..", "man", "mikeyua.1", NULL);
-  g_autofree char *man = NULL;
-  g_assert_true(g_file_get_contents(man_path, &man, NULL, NULL));
-  const char *subs[] = { "ticket", "create", "join", "load" };
-  g_autoptr(GHashTable) all = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-  g_autoptr(GRegex) re = g_regex_new("--([a-z][a-z0-9-]*)", 0, 0, NULL);
-  for (guint i = 0; i < G_N_ELEMENTS(subs); i++) {
-    const char *argv[] = { G.ua, subs[i], "--help", NULL };
-    g_autofree char *help = NULL;
-    g_assert_cmpint(run(&help, NULL, argv), ==, 0);
-    g_autofree char *entry = g_strdup_printf(".B %s", subs[i]);
-    g_assert_nonnull(strstr(man, entry));
-    g_autoptr(GMatchInfo) mi = NULL;
-    g_regex_match(re, help, 0, &mi);
-    while (g_match_info_matches(mi)) {
-      g_autofree char *opt = g_match_info_fetch(mi, 0);
-      if (strncmp(opt, "--help", 6) != 0) {
-        g_auto(GStrv) parts = g_strsplit(opt, "-", -1);
-        g_autofree char *bold = g_strjoinv("\\-", parts); /* roff spells - as \- */
-        if (!strstr(man, bold))
-          g_test_message("mikeyua %s --help: %s is not in mikeyua(1)", subs[i], opt);
-        g_assert_nonnull(strstr(man, bold));
-        g_hash_table_add(all, g_strdup(opt + 2));
-      }
-      g_match_info_next(mi, NULL);
-    }
-  }
-  /* and every option the page names exists */
-  g_autoptr(GRegex) man_re = g_regex_new("\\\\-\\\\-((?:[a-z0-9]|\\\\-)+)", 0, 0, NULL);
-  g_autoptr(GMatchInfo) mm = NULL;
-  g_regex_match(man_re, man, 0, &mm);
-  while (g_match_info_matches(mm)) {
-    g_autofree char *roff = g_match_info_fetch(mm, 1);
-    g_auto(GStrv) parts = g_strsplit(roff, "\\-", -1);
-    g_autofree char *name = g_strjoinv("-", parts);
-    if (strcmp(name, "help") != 0 && strcmp(name, "version") != 0 &&
-        !g_hash_table_contains(all, name))
-      g_test_message("mikeyua(1) names --%s, which no subcommand has", name);
-    g_assert_true(strcmp(name, "help") == 0 || strcmp(name, "version") == 0 ||
-                  g_hash_table_contains(all, name));
-    g_match_info_next(mm, NULL);
-  }
-}
-
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -1587,7 +1539,6 @@ int main(int argc, char **argv)
   g_test_add_func("/ua/focus/large-invite-tcp", test_focus_large_invite_tcp);
   g_test_add_func("/ua/focus/faults", test_focus_faults);
   g_test_add_func("/ua/load", test_load);
-  g_test_add_func("/ua/help-matches-man", test_help_matches_man);
   int status = g_test_run();
   teardown();
   return status;

@@ -189,6 +189,7 @@ static void test_faults(void)
     { "malformed-sdp", UA_FAULT_MALFORMED_SDP },
     { "no-key-mgmt", UA_FAULT_NO_KEY_MGMT },
     { "garbage-key-mgmt", UA_FAULT_GARBAGE_KEY_MGMT },
+    { "tamper-srtp-key", UA_FAULT_TAMPER_SRTP_KEY },
   };
   for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
     UaOptions o;
@@ -203,11 +204,54 @@ static void test_faults(void)
   g_assert_cmpint(o.fault_kind, ==, UA_FAULT_FROM_MISMATCH);
   g_assert_cmpstr(o.fault_from, ==, "sip:mallory@example.org");
   ua_options_clear(&o);
+  /* tamper-srtp-key is in the keys, not in an offer */
+  parse_bad("applies to every key of the call", "join", CRED, "--fault", "tamper-srtp-key",
+            "--fault-offer", "1", "--at", "1:csb-update", CONF, NULL);
   /* replay-previous goes to the first --at offer by default */
   parse_ok(&o, "join", CRED, "--fault", "replay-previous", "--at", "1:focus-ticket", CONF, NULL);
   g_assert_cmpint(o.fault_kind, ==, UA_FAULT_REPLAY_PREVIOUS);
   g_assert_cmpint(o.fault_offer, ==, 1);
   ua_options_clear(&o);
+}
+
+/* --send-loss: a percentage, fractions and a % sign allowed. */
+static void test_send_loss(void)
+{
+  UaOptions o;
+  parse_ok(&o, "join", CRED, CONF, NULL);
+  g_assert_cmpfloat(o.send_loss_percent, ==, 0.0);
+  ua_options_clear(&o);
+  parse_ok(&o, "join", CRED, "--send-loss", "5", CONF, NULL);
+  g_assert_cmpfloat(o.send_loss_percent, ==, 5.0);
+  ua_options_clear(&o);
+  parse_ok(&o, "create", CRED, "--factory", FACTORY, "--send-loss=0.5%", NULL);
+  g_assert_cmpfloat(o.send_loss_percent, ==, 0.5);
+  ua_options_clear(&o);
+  parse_bad("--send-loss 101: not a percentage from 0 to 100", "join", CRED, "--send-loss", "101",
+            CONF, NULL);
+  parse_bad("--send-loss lots: not a percentage", "join", CRED, "--send-loss", "lots", CONF, NULL);
+  parse_bad("Unknown option --send-loss", "load", CRED, "--factory", FACTORY, "--participants", "0",
+            "--send-loss", "5", NULL);
+}
+
+/* analyse FILE.wav HZ...: no credential, frequencies below 4 kHz, --trim in seconds. */
+static void test_analyse(void)
+{
+  UaOptions o;
+  parse_ok(&o, "analyse", "--trim", "1.5", "bob.wav", "400", "700.5", "--json", NULL);
+  g_assert_cmpint(o.command, ==, UA_CMD_ANALYSE);
+  g_assert_cmpstr(o.analyse_path, ==, "bob.wav");
+  g_assert_cmpuint(o.analyse_hz->len, ==, 2);
+  g_assert_cmpfloat(g_array_index(o.analyse_hz, double, 0), ==, 400.0);
+  g_assert_cmpfloat(g_array_index(o.analyse_hz, double, 1), ==, 700.5);
+  g_assert_cmpfloat(o.trim_s, ==, 1.5);
+  g_assert_true(o.json);
+  ua_options_clear(&o);
+  parse_bad("a WAV file and at least one frequency", "analyse", "bob.wav", NULL);
+  parse_bad("'4000' is not a frequency from 1 to 3999 Hz", "analyse", "bob.wav", "4000", NULL);
+  parse_bad("'low' is not a frequency", "analyse", "bob.wav", "low", NULL);
+  parse_bad("--trim x: not a number of seconds", "analyse", "--trim", "x", "bob.wav", "400", NULL);
+  parse_bad("Unknown option --credential", "analyse", CRED, "bob.wav", "400", NULL);
 }
 
 static void test_at(void)
@@ -338,6 +382,8 @@ int main(int argc, char **argv)
   g_test_add_func("/ua-options/every-call-option", test_every_call_option);
   g_test_add_func("/ua-options/bad-values", test_bad_values);
   g_test_add_func("/ua-options/faults", test_faults);
+  g_test_add_func("/ua-options/send-loss", test_send_loss);
+  g_test_add_func("/ua-options/analyse", test_analyse);
   g_test_add_func("/ua-options/at", test_at);
   g_test_add_func("/ua-options/subcommands", test_subcommands);
   g_test_add_func("/ua-options/config-file", test_config_file);

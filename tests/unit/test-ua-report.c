@@ -64,14 +64,16 @@ static void test_json_established(void)
   g_assert_cmpfloat(json_object_get_double_member(o, "setup_ms"), ==, 12.5);
   JsonObject *m = json_object_get_object_member(o, "media");
   const char *counters[] = {
-    "sent", "received", "decrypt_failed", "received_previous_key", "rtcp_sent", "rtcp_received",
-    "lost", "jitter",   "rekeys"
+    "sent",      "received",      "decrypt_failed", "received_previous_key",
+    "rtcp_sent", "rtcp_received", "lost",           "jitter",
+    "rekeys",    "dropped_by_us", "datagrams",      "last_rtp_after_bye_ms"
   };
   for (guint i = 0; i < G_N_ELEMENTS(counters); i++)
     g_assert_true(json_object_has_member(m, counters[i]));
   g_assert_cmpint(json_object_get_int_member(m, "sent"), ==, 500);
   g_assert_cmpint(json_object_get_int_member(m, "received"), ==, 498);
   g_assert_cmpint(json_object_get_int_member(m, "decrypt_failed"), ==, 1);
+  g_assert_true(json_object_get_null_member(m, "last_rtp_after_bye_ms")); /* we ended it */
   JsonArray *ups = json_object_get_array_member(o, "updates");
   g_assert_cmpuint(json_array_get_length(ups), ==, 1);
   JsonObject *u = json_array_get_object_element(ups, 0);
@@ -87,6 +89,33 @@ static void test_json_established(void)
   g_assert_true(json_object_get_null_member(e, "reason_cause"));
   g_assert_true(json_object_get_null_member(e, "reason_text"));
   g_assert_true(json_object_get_boolean_member(o, "expected"));
+}
+
+/* Ended by the focus's BYE: the Reason, the send loss, and when the last datagram came. */
+static void test_json_bye(void)
+{
+  g_autoptr(UaReport) r = established_call();
+  g_free(r->ended_by);
+  r->ended_by = g_strdup("them");
+  r->bye_cause = 403;
+  r->bye_text = g_strdup("removed from the allowed set");
+  r->media.dropped_by_us = 7;
+  r->media.datagrams = 520;
+  r->have_last_rtp_after_bye = TRUE;
+  r->last_rtp_after_bye_ms = -12.5;
+  g_assert_true(ua_report_check_expected(r, 200, 403));
+  g_autofree char *text = ua_report_to_json(r);
+  g_autoptr(JsonParser) p = NULL;
+  JsonObject *o = parse(text, &p);
+  JsonObject *m = json_object_get_object_member(o, "media");
+  g_assert_cmpint(json_object_get_int_member(m, "dropped_by_us"), ==, 7);
+  g_assert_cmpint(json_object_get_int_member(m, "datagrams"), ==, 520);
+  g_assert_cmpfloat(json_object_get_double_member(m, "last_rtp_after_bye_ms"), ==, -12.5);
+  JsonObject *e = json_object_get_object_member(o, "ended");
+  g_assert_cmpint(json_object_get_int_member(e, "reason_cause"), ==, 403);
+  g_autofree char *plain = ua_report_to_text(r);
+  g_assert_nonnull(strstr(plain, "7 RTP packets dropped by us"));
+  g_assert_nonnull(strstr(plain, "last RTP datagram -12.5 ms from the BYE"));
 }
 
 static void test_json_refused(void)
@@ -176,6 +205,7 @@ int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/ua-report/json/established", test_json_established);
+  g_test_add_func("/ua-report/json/bye", test_json_bye);
   g_test_add_func("/ua-report/json/refused", test_json_refused);
   g_test_add_func("/ua-report/expected", test_expected);
   g_test_add_func("/ua-report/text", test_text);
