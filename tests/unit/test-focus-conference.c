@@ -286,6 +286,48 @@ static void test_registry(void)
   g_assert_false(focus_registry_remove(reg, CONF));
 }
 
+/* A conference record keeps its URI as given and its normalised key; its set is normalised,
+ * sorted and unique however it was given; identities are shared between conferences (one
+ * interned string each); the registry keeps creation order, and a URI-equal conference
+ * replaces the old one. */
+static void test_records(void)
+{
+  static const char *const given[] = { "SIP:Dave@example.org", BOB, "sip:bob@example.org;x=1",
+                                       "<sip:carol@EXAMPLE.org>", "not a uri" };
+  g_autoptr(GPtrArray) allowed = g_ptr_array_new();
+  for (guint i = 0; i < G_N_ELEMENTS(given); i++)
+    g_ptr_array_add(allowed, (gpointer)given[i]);
+  const char *loose = "SIP:conf-00112233445566778899aabbccddeeff@Conf.Example.org";
+  FocusConf *a = focus_conf_new(loose, "sip:Alice@Example.org", allowed, "fp-a", 5);
+  g_assert_cmpstr(a->uri, ==, loose);
+  g_assert_cmpstr(a->key, ==, CONF);
+  g_assert_cmpstr(a->owner, ==, "sip:Alice@example.org");
+  g_assert_cmpstr(a->ticket_fp, ==, "fp-a");
+  assert_set(a->allowed, "sip:Alice@example.org sip:Dave@example.org sip:bob@example.org "
+                         "sip:carol@example.org");
+  g_autofree char *other_uri = g_strdup_printf("sip:conf-%032x@conf.example.org", 7);
+  FocusConf *b = focus_conf_new(other_uri, "sip:Alice@example.org", allowed, NULL, 6);
+  g_assert_true(b->key == b->uri); /* already normalised: no second copy */
+  g_assert_null(b->ticket_fp);
+  g_assert_true(a->owner == b->owner);
+  for (guint i = 0; i < a->allowed->len; i++)
+    g_assert_true(g_ptr_array_index(a->allowed, i) == g_ptr_array_index(b->allowed, i));
+
+  g_autoptr(FocusRegistry) reg = focus_registry_new();
+  focus_registry_add(reg, a);
+  focus_registry_add(reg, b);
+  FocusConf *again = focus_conf_new(CONF, BOB, NULL, "fp-again", 8);
+  focus_registry_add(reg, again); /* replaces a, which is freed */
+  g_assert_true(focus_registry_lookup(reg, loose) == again);
+  GList *all = focus_registry_list(reg);
+  g_assert_cmpuint(g_list_length(all), ==, 2);
+  g_assert_true(all->data == b);
+  g_assert_true(all->next->data == again);
+  g_list_free(all);
+  focus_registry_add(reg, again); /* the same record again: no change */
+  g_assert_cmpuint(focus_registry_count(reg, FALSE), ==, 2);
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -296,6 +338,7 @@ int main(int argc, char **argv)
   g_test_add_func("/focus-conference/create-and-join", test_create_and_join);
   g_test_add_func("/focus-conference/offers", test_offers);
   g_test_add_func("/focus-conference/registry", test_registry);
+  g_test_add_func("/focus-conference/records", test_records);
   int rc = g_test_run();
   focus_identities_clear(&ids);
   return rc;
