@@ -1,7 +1,7 @@
 # man/: the roff man pages, installed by `make install` (and shipped by make dist).
 # Add a page: one line in the list below; section by suffix (.8 daemons, .5 files, .1 tools).
 # Every option and subcommand of a program is in its page, the same as its --help
-# (tests/integration/test-kmsd checks mikeykmsd's).
+# (tests/integration/test-man checks all four, and the .conf(5) keys).
 
 dist_man_MANS += \
 	man/mikeyconfctl.8 \
