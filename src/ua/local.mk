@@ -49,6 +49,7 @@ tests_unit_test_ua_report_LDADD = $(UA_LIBS)
 
 check_PROGRAMS += tests/integration/test-ua
 TESTS += tests/integration/test-ua
+tests_integration_test_ua_SOURCES = tests/integration/test-ua.c $(PROC_HARNESS)
 tests_integration_test_ua_CPPFLAGS = $(UA_CPPFLAGS)
 tests_integration_test_ua_LDADD = $(UA_LIBS)
 

@@ -10,13 +10,7 @@
  * Binaries: $MIKEYCONFD, $MIKEYUA, $MIKEYKMSD, $MIKEYCONFCTL or the build tree. */
 #pragma once
 
-#include <gio/gio.h>
-#include <json-glib/json-glib.h>
-#include <sys/types.h>
-
-/* GCC <= 13 LeakSanitizer and dlopen'ed TLS (GnuTLS via glib-networking): see test-kmsd.c.
- * Children get it in ASAN_OPTIONS (launcher()), this program through __asan_default_options. */
-#define ASAN_TLS_WORKAROUND "intercept_tls_get_addr=0"
+#include "proc-harness.h"
 
 #define KMS_URI "kms.test.example"
 #define ALICE "sip:alice@example.org"
@@ -25,9 +19,6 @@
 #define DAVE "sip:dave@example.org"
 #define FOCUS_ID "sip:focus@127.0.0.1"
 #define KMS_TIMEOUT_S 2
-#define START_TIMEOUT_MS 30000
-#define RUN_TIMEOUT_MS 90000
-#define STOP_TIMEOUT_MS 30000
 #define REMOVED_TEXT "removed from the allowed set"
 
 typedef struct {
@@ -63,67 +54,11 @@ void harness_setup(void);
  * temporary directory. */
 void harness_teardown(int status);
 
-/* ---- processes ---- */
-
-/* Runs the main context until cond(data) or the timeout; whether cond became true. */
-gboolean wait_until(gboolean (*cond)(gpointer), gpointer data, guint timeout_ms);
-void sleep_ms(guint ms);
-
-/* A child whose stdout and stderr go to files of the temporary directory. */
-typedef struct {
-  GSubprocess *proc;
-  pid_t pid;
-  gboolean done;
-  int status; /* exit status, 128 + signal when killed */
-  char *out_path, *err_path;
-} Proc;
-
-/* A launcher whose children die with this program and get the ASan TLS workaround. */
-GSubprocessLauncher *launcher(GSubprocessFlags flags);
-/* Records a child as alive (to kill on a fatal signal) or gone. */
-void child_track(pid_t pid, gboolean alive);
-/* The child's PID; 0 when it has already exited and been reaped. */
-pid_t pid_of(GSubprocess *p);
-
-Proc *spawn(const char *const *argv);
-/* Waits (bounded; killed past timeout_ms) and returns the exit status; outputs in *out, *err
- * (NULL: not wanted). Frees p. */
-int proc_finish(Proc *p, guint timeout_ms, char **out, char **err);
-/* spawn + proc_finish with RUN_TIMEOUT_MS. */
-int run(char **out, char **err, const char *const *argv);
 /* mikeyua ARGS... (NULL-terminated), in the background. */
 Proc *ua_spawn(const char *first, ...) G_GNUC_NULL_TERMINATED;
 /* Runs mikeyua to its end; the JSON report (it must be given --json) is parsed into *jp. */
 int ua_run(JsonParser **jp, JsonObject **report, char **err_out, const char *first,
            ...) G_GNUC_NULL_TERMINATED;
-
-/* ---- JSON ---- */
-
-/* Parses text (asserts it is a JSON object); the object lives as long as *parser. */
-JsonObject *json_of(const char *text, JsonParser **parser);
-/* A member by a dotted path ("media.received"); NULL when the last member is missing. */
-JsonNode *jpath(JsonObject *o, const char *path);
-gint64 jint(JsonObject *o, const char *path);      /* asserts it is there */
-const char *jstr(JsonObject *o, const char *path); /* NULL for a missing or null member */
-
-/* ---- files and ports ---- */
-
-/* A loopback port nobody uses right now (UDP and TCP). */
-guint16 free_port(void);
-
-typedef struct {
-  const char *path;
-  const char *needle;
-  gsize from; /* only text after this offset counts */
-} LogWait;
-
-gboolean log_has(gpointer data); /* a LogWait */
-gsize file_size(const char *path);
-
-/* /proc/PID/status VmRSS in KiB; -1 when the process is gone. */
-gint64 proc_rss_kib(pid_t pid);
-/* Whether a sanitizer (AddressSanitizer, LeakSanitizer, UBSan) reported anything in text. */
-gboolean sanitizer_report_in(const char *text);
 
 /* ---- the KMS ---- */
 

@@ -20,6 +20,7 @@ INTEGRATION_TESTS = \
 check_PROGRAMS += $(INTEGRATION_TESTS)
 TESTS += $(INTEGRATION_TESTS)
 
+tests_integration_test_kmsd_SOURCES = tests/integration/test-kmsd.c $(PROC_HARNESS)
 tests_integration_test_kmsd_CPPFLAGS = $(COMMON_CPPFLAGS)
 tests_integration_test_kmsd_LDADD = $(COMMON_LIBS)
 
@@ -29,7 +30,8 @@ tests_integration_test_focus_ctl_LDADD = $(FOCUS_LIBS)
 EXTRA_tests_integration_test_focus_ctl_DEPENDENCIES = src/ctl/mikeyconfctl$(EXEEXT)
 
 # The KMS, mikeyconfd, mikeyua and mikeyconfctl as child processes, for test-focus and test-media.
-FOCUS_HARNESS = tests/integration/focus-harness.c tests/integration/focus-harness.h
+PROC_HARNESS = tests/integration/proc-harness.c tests/integration/proc-harness.h
+FOCUS_HARNESS = tests/integration/focus-harness.c tests/integration/focus-harness.h $(PROC_HARNESS)
 FOCUS_HARNESS_BINS = src/focus/mikeyconfd$(EXEEXT) src/ua/mikeyua$(EXEEXT) \
 	src/kms/mikeykmsd$(EXEEXT) src/ctl/mikeyconfctl$(EXEEXT)
 

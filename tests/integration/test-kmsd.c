@@ -11,6 +11,8 @@
  * $MIKEYKMSD or $G_TEST_BUILDDIR/../src/kms/mikeykmsd. (--help against the man pages: test-man.)
  */
 #include "common/credential.h"
+#include "proc-harness.h"
+
 #include "common/kmsclient.h"
 #include "mikey/exchange.h"
 #include "mikey/ntp.h"
@@ -21,30 +23,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-/* The sanitizer runtime of GCC <= 13 / LLVM <= 16 misreads the dynamic TLS blocks of modules
- * loaded with dlopen (here GnuTLS, through glib-networking) on glibc >= 2.25, and LeakSanitizer's
- * tracer then crashes at exit ("Tracer caught signal 11"; google/sanitizers#1322). Without the
- * __tls_get_addr interceptor it does not look at those blocks. This program's own default, and
- * added to the daemons' ASAN_OPTIONS below. */
-#define ASAN_TLS_WORKAROUND "intercept_tls_get_addr=0"
-#if defined(__SANITIZE_ADDRESS__)
-#define TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TEST_ASAN 1
-#endif
-#endif
-#ifdef TEST_ASAN
-const char *__asan_default_options(void);
-const char *__asan_default_options(void)
-{
-  return ASAN_TLS_WORKAROUND;
-}
-#endif
 
 #define KMS_URI "kms.test.example"
 #define ALICE "sip:alice@example.org"
@@ -55,8 +34,6 @@ const char *__asan_default_options(void)
 #define CONF_URI "sip:conf-0123456789abcdef0123456789abcdef@conf.example.org"
 #define MAX_RECIPIENTS 16
 /* Generous: the daemon may be an ASan binary on a loaded machine. */
-#define START_TIMEOUT_MS 30000
-#define STOP_TIMEOUT_MS 30000
 #define TOOL_TIMEOUT_MS 60000
 #define CLIENT_TIMEOUT_MS 20000
 #define CONCURRENT_CLIENTS 16
@@ -84,83 +61,7 @@ static struct {
   guint n_runs; /* names log files */
 } G;
 
-/* ------------------------------------------------------------------ emergency cleanup */
-
-/* A failed assertion aborts, and `make check` kills a test that hangs (SIGTERM): the daemons
- * still running are killed and the temporary directory removed even then. Only
- * async-signal-safe calls (kill, fork, execve, waitpid) in the handler. */
-#define MAX_DAEMONS 8
-static volatile pid_t live_daemons[MAX_DAEMONS];
-static char *rm_argv[4];
-
-static void daemon_track(pid_t pid, gboolean alive)
-{
-  for (guint i = 0; i < MAX_DAEMONS; i++) {
-    if (alive && live_daemons[i] == 0) {
-      live_daemons[i] = pid;
-      return;
-    }
-    if (!alive && live_daemons[i] == pid) {
-      live_daemons[i] = 0;
-      return;
-    }
-  }
-}
-
-static void on_fatal_signal(int sig)
-{
-  for (guint i = 0; i < MAX_DAEMONS; i++)
-    if (live_daemons[i] > 0)
-      kill(live_daemons[i], SIGKILL);
-  if (rm_argv[2]) {
-    pid_t pid = fork();
-    if (pid == 0) {
-      char *envp[] = { NULL };
-      execve(rm_argv[0], rm_argv, envp);
-      _exit(127);
-    }
-    if (pid > 0)
-      waitpid(pid, NULL, 0);
-  }
-  signal(sig, SIG_DFL);
-  raise(sig);
-}
-
-static void install_cleanup(const char *dir)
-{
-  rm_argv[0] = (char *)"/bin/rm";
-  rm_argv[1] = (char *)"-rf";
-  rm_argv[2] = g_strdup(dir);
-  rm_argv[3] = NULL;
-  signal(SIGABRT, on_fatal_signal);
-  signal(SIGTERM, on_fatal_signal);
-  signal(SIGINT, on_fatal_signal);
-}
-
 /* ------------------------------------------------------------------ processes */
-
-static void child_setup(gpointer data)
-{
-  /* Never outlive the test, even when an assertion aborts it. */
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static gboolean wait_until(gboolean (*cond)(gpointer), gpointer data, guint timeout_ms)
-{
-  gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
-  while (!cond(data)) {
-    if (g_get_monotonic_time() > deadline)
-      return FALSE;
-    if (!g_main_context_iteration(NULL, FALSE))
-      g_usleep(2000);
-  }
-  return TRUE;
-}
-
-typedef struct {
-  gboolean done;
-  int status;
-} Exit;
 
 static void exit_status_of(GSubprocess *proc, int *status)
 {
@@ -172,63 +73,17 @@ static void exit_status_of(GSubprocess *proc, int *status)
     *status = -1;
 }
 
-static void on_tool_exit(GObject *source, GAsyncResult *res, gpointer data)
-{
-  Exit *e = data;
-  g_subprocess_wait_finish(G_SUBPROCESS(source), res, NULL);
-  exit_status_of(G_SUBPROCESS(source), &e->status);
-  e->done = TRUE;
-}
-
-static gboolean exit_done(gpointer data)
-{
-  return ((Exit *)data)->done;
-}
-
-static GSubprocessLauncher *launcher_new(const char *out_path, const char *err_path)
-{
-  GSubprocessLauncher *l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDIN_INHERIT);
-  g_subprocess_launcher_set_child_setup(l, child_setup, NULL, NULL);
-  const char *asan = g_getenv("ASAN_OPTIONS");
-  if (!asan || !strstr(asan, "intercept_tls_get_addr")) {
-    g_autofree char *opts = asan && *asan ? g_strconcat(asan, ":", ASAN_TLS_WORKAROUND, NULL)
-                                          : g_strdup(ASAN_TLS_WORKAROUND);
-    g_subprocess_launcher_setenv(l, "ASAN_OPTIONS", opts, TRUE);
-  }
-  if (out_path)
-    g_subprocess_launcher_set_stdout_file_path(l, out_path);
-  if (err_path)
-    g_subprocess_launcher_set_stderr_file_path(l, err_path);
-  return l;
-}
-
-/* Runs argv to completion (bounded); returns the exit status, the outputs in *out and *err. */
+/* Runs argv to completion (bounded: a tool that hangs fails the test); returns the exit status,
+ * the outputs in *out and *err. */
 static int run_argv(const char *const *argv, char **out, char **err)
 {
-  guint n = ++G.n_runs;
-  g_autofree char *name_out = g_strdup_printf("run-%u.out", n);
-  g_autofree char *name_err = g_strdup_printf("run-%u.err", n);
-  g_autofree char *out_path = g_build_filename(G.tmp, name_out, NULL);
-  g_autofree char *err_path = g_build_filename(G.tmp, name_err, NULL);
-  g_autoptr(GSubprocessLauncher) l = launcher_new(out_path, err_path);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSubprocess) proc = g_subprocess_launcher_spawnv(l, argv, &error);
-  g_assert_no_error(error);
-  Exit e = { FALSE, -1 };
-  g_subprocess_wait_async(proc, NULL, on_tool_exit, &e);
-  if (!wait_until(exit_done, &e, TOOL_TIMEOUT_MS)) {
-    g_subprocess_force_exit(proc);
-    g_assert_true(wait_until(exit_done, &e, STOP_TIMEOUT_MS));
+  Proc *p = spawn(argv);
+  if (!wait_until(proc_done, p, TOOL_TIMEOUT_MS)) {
     g_test_message("%s did not finish within %u ms", argv[1], TOOL_TIMEOUT_MS);
+    proc_finish(p, 0, NULL, NULL);
     g_assert_not_reached();
   }
-  if (out)
-    g_assert_true(g_file_get_contents(out_path, out, NULL, NULL));
-  if (err)
-    g_assert_true(g_file_get_contents(err_path, err, NULL, NULL));
-  g_unlink(out_path);
-  g_unlink(err_path);
-  return e.status;
+  return proc_finish(p, STOP_TIMEOUT_MS, out, err);
 }
 
 /* mikeykmsd --config CONF ARGS...; asserts exit status 0 unless status is wanted back. */
@@ -273,7 +128,7 @@ static void on_kmsd_exit(GObject *source, GAsyncResult *res, gpointer data)
   Kmsd *k = data;
   g_subprocess_wait_finish(G_SUBPROCESS(source), res, NULL);
   exit_status_of(G_SUBPROCESS(source), &k->status);
-  daemon_track(k->pid, FALSE);
+  child_track(k->pid, FALSE);
   k->exited = TRUE;
 }
 
@@ -309,11 +164,11 @@ typedef struct {
   Kmsd *k;
   const char *needle;
   guint count;
-} LogWait;
+} KmsdLogWait;
 
-static gboolean log_has(gpointer data)
+static gboolean kmsd_log_has(gpointer data)
 {
-  LogWait *w = data;
+  KmsdLogWait *w = data;
   char *text = kmsd_log(w->k);
   gboolean found = count_in(text, w->needle) >= w->count;
   g_free(text);
@@ -323,8 +178,8 @@ static gboolean log_has(gpointer data)
 /* Waits until the log holds count occurrences of needle; FALSE on timeout or exit. */
 static gboolean kmsd_wait_log(Kmsd *k, const char *needle, guint count, guint timeout_ms)
 {
-  LogWait w = { k, needle, count };
-  wait_until(log_has, &w, timeout_ms);
+  KmsdLogWait w = { k, needle, count };
+  wait_until(kmsd_log_has, &w, timeout_ms);
   char *text = kmsd_log(k);
   gboolean found = count_in(text, needle) >= count;
   g_free(text);
@@ -368,14 +223,14 @@ static Kmsd *kmsd_try_start(const char *conf, const char *ca, const char *const 
     g_ptr_array_add(argv, (char *)extra[i]);
   g_ptr_array_add(argv, (char *)"serve");
   g_ptr_array_add(argv, NULL);
-  g_autoptr(GSubprocessLauncher) l = launcher_new(k->log_path, NULL);
-  g_subprocess_launcher_set_flags(l, G_SUBPROCESS_FLAGS_STDIN_INHERIT |
-                                         G_SUBPROCESS_FLAGS_STDERR_MERGE);
+  g_autoptr(GSubprocessLauncher) l =
+      launcher(G_SUBPROCESS_FLAGS_STDIN_INHERIT | G_SUBPROCESS_FLAGS_STDERR_MERGE);
+  g_subprocess_launcher_set_stdout_file_path(l, k->log_path);
   g_autoptr(GError) error = NULL;
   k->proc = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata, &error);
   g_assert_no_error(error);
   k->pid = (pid_t)atoi(g_subprocess_get_identifier(k->proc));
-  daemon_track(k->pid, TRUE);
+  child_track(k->pid, TRUE);
   g_subprocess_wait_async(k->proc, NULL, on_kmsd_exit, k);
 
   if (!kmsd_wait_log(k, "listening on ", 1, START_TIMEOUT_MS)) {
@@ -1517,7 +1372,7 @@ static void setup(void)
   g_autoptr(GError) error = NULL;
   G.tmp = g_dir_make_tmp("mikeykmsd-test-XXXXXX", &error);
   g_assert_no_error(error);
-  install_cleanup(G.tmp);
+  proc_harness_init(G.tmp);
   G.state = g_build_filename(G.tmp, "kms", NULL);
   G.conf = write_conf("kms.conf", G.state, 0, MAX_RECIPIENTS, NULL);
   G.ca = g_build_filename(G.state, "ca.pem", NULL);
@@ -1532,23 +1387,6 @@ static void setup(void)
   G.kmsd = kmsd_start(G.conf, G.ca, NULL);
 }
 
-static void remove_tree(const char *path)
-{
-  GDir *dir = g_dir_open(path, 0, NULL);
-  if (dir) {
-    const char *name;
-    while ((name = g_dir_read_name(dir))) {
-      g_autofree char *child = g_build_filename(path, name, NULL);
-      if (g_file_test(child, G_FILE_TEST_IS_DIR) && !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
-        remove_tree(child);
-      else
-        g_unlink(child);
-    }
-    g_dir_close(dir);
-  }
-  g_rmdir(path);
-}
-
 static void teardown(void)
 {
   if (G.kmsd) {
@@ -1559,10 +1397,7 @@ static void teardown(void)
   credential_clear(&G.bob);
   credential_clear(&G.carol);
   credential_clear(&G.focus);
-  if (G.tmp)
-    remove_tree(G.tmp);
-  g_free(rm_argv[2]);
-  rm_argv[2] = NULL;
+  proc_harness_finish();
   g_free(G.tmp);
   g_free(G.state);
   g_free(G.conf);

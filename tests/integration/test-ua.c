@@ -17,6 +17,8 @@
 #include "common/sipglib.h"
 #include "common/srtpctx.h"
 #include "common/tone.h"
+#include "proc-harness.h"
+
 #include "common/wav.h"
 #include "mikey/exchange.h"
 #include "mikey/ntp.h"
@@ -30,36 +32,14 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-/* GCC <= 13 LeakSanitizer and dlopen'ed TLS (GnuTLS via glib-networking): see test-kmsd.c. */
-#define ASAN_TLS_WORKAROUND "intercept_tls_get_addr=0"
-#if defined(__SANITIZE_ADDRESS__)
-#define TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TEST_ASAN 1
-#endif
-#endif
-#ifdef TEST_ASAN
-const char *__asan_default_options(void);
-const char *__asan_default_options(void)
-{
-  return ASAN_TLS_WORKAROUND;
-}
-#endif
 
 #define KMS_URI "kms.test.example"
 #define ALICE "sip:alice@example.org"
 #define BOB "sip:bob@example.org"
 #define CAROL "sip:carol@example.org"
 #define FOCUS_ID "sip:focus@127.0.0.1"
-#define START_TIMEOUT_MS 30000
-#define RUN_TIMEOUT_MS 90000
-#define STOP_TIMEOUT_MS 30000
 
 static struct {
   char *ua;
@@ -73,205 +53,19 @@ static struct {
   char *load_dir;            /* participants' credentials for load mode */
   Credential focus;
   char *sipp;
-  guint n_runs;
 } G;
 
-/* ------------------------------------------------------------------ emergency cleanup */
-
-#define MAX_CHILDREN 16
-static volatile pid_t live_children[MAX_CHILDREN];
-static char *rm_argv[4];
-
-static void child_track(pid_t pid, gboolean alive)
-{
-  for (guint i = 0; i < MAX_CHILDREN; i++) {
-    if (alive && live_children[i] == 0) {
-      live_children[i] = pid;
-      return;
-    }
-    if (!alive && live_children[i] == pid) {
-      live_children[i] = 0;
-      return;
-    }
-  }
-}
-
-static void on_fatal_signal(int sig)
-{
-  for (guint i = 0; i < MAX_CHILDREN; i++)
-    if (live_children[i] > 0)
-      kill(live_children[i], SIGKILL);
-  if (rm_argv[2]) {
-    pid_t pid = fork();
-    if (pid == 0) {
-      char *envp[] = { NULL };
-      execve(rm_argv[0], rm_argv, envp);
-      _exit(127);
-    }
-    if (pid > 0)
-      waitpid(pid, NULL, 0);
-  }
-  signal(sig, SIG_DFL);
-  raise(sig);
-}
-
-static void child_setup(gpointer data)
-{
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
 /* ------------------------------------------------------------------ processes */
-
-static gboolean wait_until(gboolean (*cond)(gpointer), gpointer data, guint timeout_ms)
-{
-  gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
-  while (!cond(data)) {
-    if (g_get_monotonic_time() > deadline)
-      return FALSE;
-    if (!g_main_context_iteration(NULL, FALSE))
-      g_usleep(1000);
-  }
-  return TRUE;
-}
-
-typedef struct {
-  GSubprocess *proc;
-  pid_t pid;
-  gboolean done;
-  int status;
-  char *out_path, *err_path;
-} Proc;
-
-static void on_exit_cb(GObject *source, GAsyncResult *res, gpointer data)
-{
-  Proc *p = data;
-  g_subprocess_wait_finish(G_SUBPROCESS(source), res, NULL);
-  GSubprocess *s = G_SUBPROCESS(source);
-  p->status = g_subprocess_get_if_exited(s)     ? g_subprocess_get_exit_status(s)
-              : g_subprocess_get_if_signaled(s) ? 128 + g_subprocess_get_term_sig(s)
-                                                : -1;
-  child_track(p->pid, FALSE);
-  p->done = TRUE;
-}
-
-static gboolean proc_done(gpointer data)
-{
-  return ((Proc *)data)->done;
-}
-
-static Proc *spawn(const char *const *argv)
-{
-  Proc *p = g_new0(Proc, 1);
-  guint n = ++G.n_runs;
-  g_autofree char *o = g_strdup_printf("run-%u.out", n);
-  g_autofree char *e = g_strdup_printf("run-%u.err", n);
-  p->out_path = g_build_filename(G.tmp, o, NULL);
-  p->err_path = g_build_filename(G.tmp, e, NULL);
-  g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDIN_INHERIT);
-  g_subprocess_launcher_set_child_setup(l, child_setup, NULL, NULL);
-  const char *asan = g_getenv("ASAN_OPTIONS");
-  if (!asan || !strstr(asan, "intercept_tls_get_addr")) {
-    g_autofree char *opts = asan && *asan ? g_strconcat(asan, ":", ASAN_TLS_WORKAROUND, NULL)
-                                          : g_strdup(ASAN_TLS_WORKAROUND);
-    g_subprocess_launcher_setenv(l, "ASAN_OPTIONS", opts, TRUE);
-  }
-  g_subprocess_launcher_set_stdout_file_path(l, p->out_path);
-  g_subprocess_launcher_set_stderr_file_path(l, p->err_path);
-  g_autoptr(GError) error = NULL;
-  p->proc = g_subprocess_launcher_spawnv(l, argv, &error);
-  g_assert_no_error(error);
-  p->pid = (pid_t)atoi(g_subprocess_get_identifier(p->proc));
-  child_track(p->pid, TRUE);
-  g_subprocess_wait_async(p->proc, NULL, on_exit_cb, p);
-  return p;
-}
-
-/* Waits (bounded, running the main loop) and returns the exit status; outputs in *out, *err. */
-static int proc_finish(Proc *p, guint timeout_ms, char **out, char **err)
-{
-  if (!wait_until(proc_done, p, timeout_ms)) {
-    g_test_message("%s did not finish within %u ms; killing it", p->out_path, timeout_ms);
-    kill(p->pid, SIGKILL);
-    g_assert_true(wait_until(proc_done, p, STOP_TIMEOUT_MS));
-  }
-  int status = p->status;
-  if (out)
-    g_assert_true(g_file_get_contents(p->out_path, out, NULL, NULL));
-  if (err)
-    g_assert_true(g_file_get_contents(p->err_path, err, NULL, NULL));
-  g_unlink(p->out_path);
-  g_unlink(p->err_path);
-  g_object_unref(p->proc);
-  g_free(p->out_path);
-  g_free(p->err_path);
-  g_free(p);
-  return status;
-}
-
-static int run(char **out, char **err, const char *const *argv)
-{
-  return proc_finish(spawn(argv), RUN_TIMEOUT_MS, out, err);
-}
 
 /* mikeyua ARGS... (NULL-terminated) */
 static Proc *ua_spawn(const char *first, ...) G_GNUC_NULL_TERMINATED;
 static Proc *ua_spawn(const char *first, ...)
 {
-  g_autoptr(GPtrArray) argv = g_ptr_array_new();
-  g_ptr_array_add(argv, G.ua);
   va_list ap;
   va_start(ap, first);
-  for (const char *a = first; a; a = va_arg(ap, const char *))
-    g_ptr_array_add(argv, (char *)a);
+  Proc *p = spawn_va(G.ua, first, ap);
   va_end(ap);
-  g_ptr_array_add(argv, NULL);
-  return spawn((const char *const *)argv->pdata);
-}
-
-static JsonObject *json_of(const char *text, JsonParser **parser)
-{
-  *parser = json_parser_new();
-  g_autoptr(GError) error = NULL;
-  if (!json_parser_load_from_data(*parser, text, -1, &error))
-    g_test_message("not JSON: %s\n%s", error->message, text);
-  g_assert_no_error(error);
-  return json_node_get_object(json_parser_get_root(*parser));
-}
-
-static gint64 jint(JsonObject *o, const char *path)
-{
-  g_auto(GStrv) parts = g_strsplit(path, ".", -1);
-  for (guint i = 0; parts[i + 1]; i++)
-    o = json_object_get_object_member(o, parts[i]);
-  return json_object_get_int_member(o, parts[g_strv_length(parts) - 1]);
-}
-
-static const char *jstr(JsonObject *o, const char *path)
-{
-  g_auto(GStrv) parts = g_strsplit(path, ".", -1);
-  for (guint i = 0; parts[i + 1]; i++)
-    o = json_object_get_object_member(o, parts[i]);
-  const char *last = parts[g_strv_length(parts) - 1];
-  return json_object_get_null_member(o, last) ? NULL : json_object_get_string_member(o, last);
-}
-
-/* A port nobody uses right now (UDP and TCP), for SIPp. */
-static guint16 free_port(void)
-{
-  for (int attempt = 0; attempt < 50; attempt++) {
-    int u = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof a;
-    g_assert_cmpint(bind(u, (struct sockaddr *)&a, sizeof a), ==, 0);
-    getsockname(u, (struct sockaddr *)&a, &len);
-    int t = socket(AF_INET, SOCK_STREAM, 0);
-    int ok = bind(t, (struct sockaddr *)&a, sizeof a);
-    close(t);
-    close(u);
-    if (ok == 0)
-      return ntohs(a.sin_port);
-  }
-  g_assert_not_reached();
+  return p;
 }
 
 /* ------------------------------------------------------------------ the miniature focus */
@@ -786,18 +580,6 @@ static void point_at_kms(const char *path, const char *url)
   credential_clear(&c);
 }
 
-typedef struct {
-  const char *path;
-  const char *needle;
-} LogWait;
-
-static gboolean log_has(gpointer data)
-{
-  LogWait *w = data;
-  g_autofree char *text = NULL;
-  return g_file_get_contents(w->path, &text, NULL, NULL) && strstr(text, w->needle);
-}
-
 static void start_kms(void)
 {
   g_autofree char *log = g_build_filename(G.tmp, "kms.log", NULL);
@@ -833,12 +615,7 @@ static void setup(void)
   g_autoptr(GError) error = NULL;
   G.tmp = g_dir_make_tmp("mikeyua-test-XXXXXX", &error);
   g_assert_no_error(error);
-  rm_argv[0] = (char *)"/bin/rm";
-  rm_argv[1] = (char *)"-rf";
-  rm_argv[2] = g_strdup(G.tmp);
-  signal(SIGABRT, on_fatal_signal);
-  signal(SIGTERM, on_fatal_signal);
-  signal(SIGINT, on_fatal_signal);
+  proc_harness_init(G.tmp);
 
   g_autofree char *state = g_build_filename(G.tmp, "kms", NULL);
   G.conf = g_build_filename(G.tmp, "kms.conf", NULL);
@@ -876,23 +653,6 @@ static void setup(void)
   g_assert_no_error(error);
 }
 
-static void remove_tree(const char *path)
-{
-  GDir *dir = g_dir_open(path, 0, NULL);
-  if (dir) {
-    const char *name;
-    while ((name = g_dir_read_name(dir))) {
-      g_autofree char *child = g_build_filename(path, name, NULL);
-      if (g_file_test(child, G_FILE_TEST_IS_DIR) && !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
-        remove_tree(child);
-      else
-        g_unlink(child);
-    }
-    g_dir_close(dir);
-  }
-  g_rmdir(path);
-}
-
 static void teardown(void)
 {
   if (G.kms) {
@@ -901,10 +661,7 @@ static void teardown(void)
     g_object_unref(G.kms);
   }
   credential_clear(&G.focus);
-  if (G.tmp)
-    remove_tree(G.tmp);
-  g_free(rm_argv[2]);
-  rm_argv[2] = NULL;
+  proc_harness_finish();
   g_free(G.tmp);
   g_free(G.ua);
   g_free(G.kmsd);
