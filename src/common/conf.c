@@ -672,3 +672,11 @@ GStrv conf_option_names(const ConfOption *options)
     names[i] = g_strdup(options[i].name);
   return names;
 }
+
+gboolean conf_require(const char *name, const char *value, GError **error)
+{
+  if (value != NULL && value[0] != '\0')
+    return TRUE;
+  g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "%s is empty", name);
+  return FALSE;
+}

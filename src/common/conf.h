@@ -37,5 +37,8 @@ gboolean conf_parse(const ConfOption *options, const char *group, const char *su
 gboolean conf_reload(const ConfOption *options, const char *group, const char *path,
                      GError **error);
 
+/* For a program's finish step: FALSE with "NAME is empty" when value is NULL or "". */
+gboolean conf_require(const char *name, const char *value, GError **error);
+
 /* The option names of a table, for the test that compares --help with the man page. */
 GStrv conf_option_names(const ConfOption *options);

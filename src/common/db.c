@@ -283,3 +283,17 @@ void db_stmt_done(sqlite3_stmt *stmt)
     sqlite3_clear_bindings(stmt);
   }
 }
+
+void db_bind_text(sqlite3_stmt *stmt, int i, const char *text)
+{
+  if (text == NULL)
+    sqlite3_bind_null(stmt, i);
+  else
+    sqlite3_bind_text(stmt, i, text, -1, SQLITE_TRANSIENT);
+}
+
+char *db_column_text(sqlite3_stmt *stmt, int i)
+{
+  const unsigned char *text = sqlite3_column_text(stmt, i);
+  return text != NULL ? g_strdup((const char *)text) : NULL;
+}

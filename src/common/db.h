@@ -33,6 +33,11 @@ sqlite3_stmt *db_prepare(sqlite3 *db, const char *sql, GError **error);
 /* Sets error from the database's last error, prefixed with what was attempted. */
 void db_set_error(sqlite3 *db, GError **error, const char *what);
 
+/* Binds text, or NULL as SQL NULL (the text is copied). */
+void db_bind_text(sqlite3_stmt *stmt, int i, const char *text);
+/* A column's text as a new string; NULL for SQL NULL. */
+char *db_column_text(sqlite3_stmt *stmt, int i);
+
 gboolean db_begin(sqlite3 *db, GError **error); /* BEGIN IMMEDIATE */
 gboolean db_commit(sqlite3 *db, GError **error);
 void db_rollback(sqlite3 *db);

@@ -220,18 +220,12 @@ gboolean focus_config_finish(FocusConfig *cfg, GError **error)
         return FALSE;
       }
   }
-  if (cfg->state_dir == NULL || cfg->state_dir[0] == '\0') {
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "state-dir is empty");
+  if (!conf_require("state-dir", cfg->state_dir, error))
     return FALSE;
-  }
-  if (cfg->credential == NULL || cfg->credential[0] == '\0') {
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "credential is empty");
+  if (!conf_require("credential", cfg->credential, error))
     return FALSE;
-  }
-  if (cfg->control_socket == NULL || cfg->control_socket[0] == '\0') {
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "control-socket is empty");
+  if (!conf_require("control-socket", cfg->control_socket, error))
     return FALSE;
-  }
   if (cfg->host && (!cfg->host[0] || strpbrk(cfg->host, "@;?<> \t/"))) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                 "host '%s' is not a host[:port] (e.g. conf.example.org or 192.0.2.1:5070)",

@@ -171,20 +171,6 @@ static void stmt_done(sqlite3_stmt *stmt)
   db_stmt_done(stmt);
 }
 
-static void bind_text(sqlite3_stmt *stmt, int i, const char *text)
-{
-  if (text != NULL)
-    sqlite3_bind_text(stmt, i, text, -1, SQLITE_TRANSIENT);
-  else
-    sqlite3_bind_null(stmt, i);
-}
-
-static char *column_text(sqlite3_stmt *stmt, int i)
-{
-  const unsigned char *text = sqlite3_column_text(stmt, i);
-  return text != NULL ? g_strdup((const char *)text) : NULL;
-}
-
 /* Runs a statement that returns no row. */
 static gboolean stmt_run(FocusStore *store, sqlite3_stmt *stmt, const char *what, GError **error)
 {
@@ -367,12 +353,12 @@ static gboolean audit_insert(FocusStore *store, FocusAuditEvent *ev, GError **er
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_int64(stmt, 1, ev->time);
-  bind_text(stmt, 2, ev->conference);
-  bind_text(stmt, 3, ev->identity);
-  bind_text(stmt, 4, ev->source);
-  bind_text(stmt, 5, ev->decision);
-  bind_text(stmt, 6, ev->reason);
-  bind_text(stmt, 7, ev->detail);
+  db_bind_text(stmt, 2, ev->conference);
+  db_bind_text(stmt, 3, ev->identity);
+  db_bind_text(stmt, 4, ev->source);
+  db_bind_text(stmt, 5, ev->decision);
+  db_bind_text(stmt, 6, ev->reason);
+  db_bind_text(stmt, 7, ev->detail);
   if (!stmt_run(store, stmt, "add an audit event", error))
     return FALSE;
   gint64 id = sqlite3_last_insert_rowid(store->db);
@@ -380,8 +366,8 @@ static gboolean audit_insert(FocusStore *store, FocusAuditEvent *ev, GError **er
   stmt = stmt_get(store, SQL_AUDIT_COUNT, error);
   if (stmt == NULL)
     return FALSE;
-  bind_text(stmt, 1, ev->decision);
-  bind_text(stmt, 2, ev->reason != NULL ? ev->reason : "");
+  db_bind_text(stmt, 1, ev->decision);
+  db_bind_text(stmt, 2, ev->reason != NULL ? ev->reason : "");
   if (!stmt_run(store, stmt, "count an audit event", error))
     return FALSE;
   ev->id = id;
@@ -440,7 +426,7 @@ GPtrArray *focus_store_audit_list(FocusStore *store, gint64 after_id, guint limi
   sqlite3_bind_int64(stmt, 1, MAX(after_id, 0));
   sqlite3_bind_int64(stmt, 2, limit);
   if (conf_norm != NULL)
-    bind_text(stmt, 3, conf_norm);
+    db_bind_text(stmt, 3, conf_norm);
   g_autoptr(GPtrArray) events =
       g_ptr_array_new_with_free_func((GDestroyNotify)focus_audit_event_free);
   int rc;
@@ -448,12 +434,12 @@ GPtrArray *focus_store_audit_list(FocusStore *store, gint64 after_id, guint limi
     FocusAuditEvent *ev = g_new0(FocusAuditEvent, 1);
     ev->id = sqlite3_column_int64(stmt, 0);
     ev->time = sqlite3_column_int64(stmt, 1);
-    ev->conference = column_text(stmt, 2);
-    ev->identity = column_text(stmt, 3);
-    ev->source = column_text(stmt, 4);
-    ev->decision = column_text(stmt, 5);
-    ev->reason = column_text(stmt, 6);
-    ev->detail = column_text(stmt, 7);
+    ev->conference = db_column_text(stmt, 2);
+    ev->identity = db_column_text(stmt, 3);
+    ev->source = db_column_text(stmt, 4);
+    ev->decision = db_column_text(stmt, 5);
+    ev->reason = db_column_text(stmt, 6);
+    ev->detail = db_column_text(stmt, 7);
     g_ptr_array_add(events, ev);
   }
   if (rc != SQLITE_DONE) {
@@ -487,11 +473,11 @@ gboolean focus_store_conf_create(FocusStore *store, const FocusConf *conf, Focus
   sqlite3_stmt *stmt = stmt_get(store, SQL_CONF_INSERT, error);
   gboolean ok = stmt != NULL;
   if (ok) {
-    bind_text(stmt, 1, conf->uri);
-    bind_text(stmt, 2, uri_norm);
-    bind_text(stmt, 3, owner);
-    bind_text(stmt, 4, allowed);
-    bind_text(stmt, 5, conf->ticket_fp);
+    db_bind_text(stmt, 1, conf->uri);
+    db_bind_text(stmt, 2, uri_norm);
+    db_bind_text(stmt, 3, owner);
+    db_bind_text(stmt, 4, allowed);
+    db_bind_text(stmt, 5, conf->ticket_fp);
     sqlite3_bind_int64(stmt, 6, conf->created);
     sqlite3_bind_int64(stmt, 7, conf->updated);
     sqlite3_bind_int64(stmt, 8, conf->ended);
@@ -511,7 +497,7 @@ static void set_missing_error(FocusStore *store, const char *uri, const char *ur
     g_propagate_error(error, local);
     return;
   }
-  bind_text(stmt, 1, uri_norm);
+  db_bind_text(stmt, 1, uri_norm);
   int rc = sqlite3_step(stmt);
   if (rc == SQLITE_ROW)
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_CLOSED, "conference %s has ended", uri);
@@ -538,8 +524,8 @@ gboolean focus_store_conf_set_allowed(FocusStore *store, const char *uri, GPtrAr
   sqlite3_stmt *stmt = stmt_get(store, SQL_CONF_SET_ALLOWED, error);
   gboolean ok = stmt != NULL;
   if (ok) {
-    bind_text(stmt, 1, uri_norm);
-    bind_text(stmt, 2, text);
+    db_bind_text(stmt, 1, uri_norm);
+    db_bind_text(stmt, 2, text);
     sqlite3_bind_int64(stmt, 3, now);
     g_autofree char *what = g_strdup_printf("record the allowed set of %s", uri);
     ok = stmt_run(store, stmt, what, error);
@@ -564,7 +550,7 @@ gboolean focus_store_conf_end(FocusStore *store, const char *uri, gint64 now,
   sqlite3_stmt *stmt = stmt_get(store, SQL_CONF_END, error);
   gboolean ok = stmt != NULL;
   if (ok) {
-    bind_text(stmt, 1, uri_norm);
+    db_bind_text(stmt, 1, uri_norm);
     sqlite3_bind_int64(stmt, 2, now > 0 ? now : 1);
     g_autofree char *what = g_strdup_printf("record the end of %s", uri);
     ok = stmt_run(store, stmt, what, error);
@@ -654,8 +640,8 @@ gboolean focus_store_counts(FocusStore *store, FocusStoreCounts *counts, GError 
   int rc;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
     FocusAuditCount *c = g_new0(FocusAuditCount, 1);
-    c->decision = column_text(stmt, 0);
-    c->reason = column_text(stmt, 1);
+    c->decision = db_column_text(stmt, 0);
+    c->reason = db_column_text(stmt, 1);
     c->count = sqlite3_column_int64(stmt, 2);
     counts->events += c->count;
     g_ptr_array_add(counts->by_reason, c);

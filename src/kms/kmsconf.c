@@ -129,18 +129,12 @@ static gboolean check_patterns(const char *name, char **patterns, GError **error
 
 gboolean kms_config_finish(KmsConfig *cfg, GError **error)
 {
-  if (cfg->state_dir == NULL || cfg->state_dir[0] == '\0') {
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "state-dir is empty");
+  if (!conf_require("state-dir", cfg->state_dir, error))
     return FALSE;
-  }
-  if (cfg->listen == NULL || cfg->listen[0] == '\0') {
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "listen is empty");
+  if (!conf_require("listen", cfg->listen, error))
     return FALSE;
-  }
-  if (cfg->kms_uri == NULL || cfg->kms_uri[0] == '\0') {
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "kms-uri is empty");
+  if (!conf_require("kms-uri", cfg->kms_uri, error))
     return FALSE;
-  }
   if (cfg->port < 0 || cfg->port > 65535) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "port %d is not in 0-65535",
                 cfg->port);

@@ -207,20 +207,6 @@ static void bind_bytes(sqlite3_stmt *stmt, int i, GBytes *bytes)
   sqlite3_bind_blob(stmt, i, data != NULL ? data : "", (int)len, SQLITE_TRANSIENT);
 }
 
-static void bind_text(sqlite3_stmt *stmt, int i, const char *text)
-{
-  if (text == NULL)
-    sqlite3_bind_null(stmt, i);
-  else
-    sqlite3_bind_text(stmt, i, text, -1, SQLITE_TRANSIENT);
-}
-
-static char *column_text(sqlite3_stmt *stmt, int i)
-{
-  const unsigned char *text = sqlite3_column_text(stmt, i);
-  return text != NULL ? g_strdup((const char *)text) : NULL;
-}
-
 static GBytes *column_bytes(sqlite3_stmt *stmt, int i)
 {
   const void *data = sqlite3_column_blob(stmt, i);
@@ -537,8 +523,8 @@ static KmsUser *user_from_row(KmsStore *store, sqlite3_stmt *stmt, gboolean with
 {
   g_autoptr(KmsUser) user = g_new0(KmsUser, 1);
   user->id = sqlite3_column_int64(stmt, 0);
-  user->identity = column_text(stmt, 1);
-  user->identity_norm = column_text(stmt, 2);
+  user->identity = db_column_text(stmt, 1);
+  user->identity_norm = db_column_text(stmt, 2);
   user->psk_id = column_bytes(stmt, 3);
   user->may_create = sqlite3_column_int(stmt, 4) != 0;
   user->resolves_for = patterns_split((const char *)sqlite3_column_text(stmt, 5));
@@ -578,7 +564,7 @@ static KmsUser *user_by_norm(KmsStore *store, const char *norm, gboolean with_ps
       stmt_get(store, "SELECT " USER_COLUMNS " FROM users WHERE identity_norm = ?", error);
   if (stmt == NULL)
     return NULL;
-  bind_text(stmt, 1, norm);
+  db_bind_text(stmt, 1, norm);
   return user_query_one(store, stmt, with_psk, error);
 }
 
@@ -630,12 +616,12 @@ KmsUser *kms_store_user_add(KmsStore *store, const char *identity, gboolean may_
                                   error);
     if (stmt == NULL)
       return NULL;
-    bind_text(stmt, 1, user->identity);
-    bind_text(stmt, 2, user->identity_norm);
+    db_bind_text(stmt, 1, user->identity);
+    db_bind_text(stmt, 2, user->identity_norm);
     bind_bytes(stmt, 3, user->psk_id);
     bind_bytes(stmt, 4, box);
     sqlite3_bind_int(stmt, 5, may_create ? 1 : 0);
-    bind_text(stmt, 6, joined);
+    db_bind_text(stmt, 6, joined);
     sqlite3_bind_int64(stmt, 7, user->created);
     int rc = sqlite3_step(stmt);
     if (rc == SQLITE_DONE) {
@@ -746,8 +732,8 @@ gboolean kms_store_user_set(KmsStore *store, const char *identity, int may_creat
     return FALSE;
   if (may_create >= 0)
     sqlite3_bind_int(stmt, 1, may_create ? 1 : 0);
-  bind_text(stmt, 2, joined);
-  bind_text(stmt, 3, norm);
+  db_bind_text(stmt, 2, joined);
+  db_bind_text(stmt, 3, norm);
   return user_change_run(store, stmt, clean, "changing a user", error);
 }
 
@@ -768,7 +754,7 @@ gboolean kms_store_user_disable(KmsStore *store, const char *identity, gboolean 
     return FALSE;
   sqlite3_bind_int(stmt, 1, disabled ? 1 : 0);
   sqlite3_bind_int64(stmt, 2, now_seconds());
-  bind_text(stmt, 3, norm);
+  db_bind_text(stmt, 3, norm);
   return user_change_run(store, stmt, clean, disabled ? "disabling a user" : "enabling a user",
                          error);
 }
@@ -783,7 +769,7 @@ gboolean kms_store_user_remove(KmsStore *store, const char *identity, GError **e
   stmt = stmt_get(store, "DELETE FROM users WHERE identity_norm = ?", error);
   if (stmt == NULL)
     return FALSE;
-  bind_text(stmt, 1, norm);
+  db_bind_text(stmt, 1, norm);
   return user_change_run(store, stmt, clean, "removing a user", error);
 }
 
@@ -1000,9 +986,9 @@ gboolean kms_store_ticket_issued(KmsStore *store, const char *fingerprint, const
                                 error);
   if (stmt == NULL)
     goto fail;
-  bind_text(stmt, 1, fingerprint);
-  bind_text(stmt, 2, requester);
-  bind_text(stmt, 3, joined);
+  db_bind_text(stmt, 1, fingerprint);
+  db_bind_text(stmt, 2, requester);
+  db_bind_text(stmt, 3, joined);
   sqlite3_bind_int64(stmt, 4, trs);
   sqlite3_bind_int64(stmt, 5, tre);
   sqlite3_bind_int64(stmt, 6, now_seconds());
@@ -1018,7 +1004,7 @@ gboolean kms_store_ticket_issued(KmsStore *store, const char *fingerprint, const
     /* The requester first, then each recipient. */
     g_autofree char *key = name_key(i == 0 ? requester : recipients[i - 1]);
     sqlite3_bind_int64(stmt, 1, ticket);
-    bind_text(stmt, 2, key);
+    db_bind_text(stmt, 2, key);
     if (!stmt_run(store, stmt, "logging a ticket", error))
       goto fail;
   }
@@ -1062,9 +1048,9 @@ gboolean kms_store_flush(KmsStore *store, GError **error)
   while (g_hash_table_iter_next(&iter, &key, &value)) {
     PendingResolve *p = value;
     sqlite3_bind_int64(stmt, 1, p->count);
-    bind_text(stmt, 2, p->last_resolver);
+    db_bind_text(stmt, 2, p->last_resolver);
     sqlite3_bind_int64(stmt, 3, p->last_resolved);
-    bind_text(stmt, 4, key);
+    db_bind_text(stmt, 4, key);
     if (!stmt_run(store, stmt, "counting resolves", error)) {
       db_rollback(store->db);
       return FALSE;
@@ -1095,7 +1081,7 @@ GPtrArray *kms_store_tickets(KmsStore *store, const char *user, guint limit, GEr
                     error);
     if (stmt == NULL)
       return NULL;
-    bind_text(stmt, 1, key);
+    db_bind_text(stmt, 1, key);
   } else {
     stmt = stmt_get(store,
                     "SELECT fingerprint, requester, recipients, trs, tre, issued, resolve_count,"
@@ -1110,14 +1096,14 @@ GPtrArray *kms_store_tickets(KmsStore *store, const char *user, guint limit, GEr
   int rc;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
     KmsTicketRow *row = g_new0(KmsTicketRow, 1);
-    row->fingerprint = column_text(stmt, 0);
-    row->requester = column_text(stmt, 1);
-    row->recipients = column_text(stmt, 2);
+    row->fingerprint = db_column_text(stmt, 0);
+    row->requester = db_column_text(stmt, 1);
+    row->recipients = db_column_text(stmt, 2);
     row->trs = sqlite3_column_int64(stmt, 3);
     row->tre = sqlite3_column_int64(stmt, 4);
     row->issued = sqlite3_column_int64(stmt, 5);
     row->resolve_count = sqlite3_column_int64(stmt, 6);
-    row->last_resolver = column_text(stmt, 7);
+    row->last_resolver = db_column_text(stmt, 7);
     row->last_resolved = sqlite3_column_int64(stmt, 8);
     g_ptr_array_add(rows, row);
   }
